@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine: installs what Headwater needs, then runs it or its tests.
+#   ./dev.sh run    Headwater on embedded defaults at http://127.0.0.1:8000
+#   ./dev.sh test   lint, type checks and the whole test suite
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+VENV=.venv
+
+have_postgres() {
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "${HEADWATER_PG_BIN:-}" ]
+}
+
+setup() {
+    if ! have_postgres && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        # The PyPI pgserver package is the fallback, but the distribution's server is preferred.
+        apt-get update -qq && apt-get install -y -qq postgresql >/dev/null || true
+    fi
+    [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+    local stamp="$VENV/.installed" want
+    want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        "$VENV/bin/pip" install -q --upgrade pip
+        "$VENV/bin/pip" install -q -e '.[dev]'
+        echo "$want" > "$stamp"
+    fi
+}
+
+case "${1:-}" in
+    run)
+        setup
+        shift
+        exec "$VENV/bin/headwater" serve "$@"
+        ;;
+    test)
+        setup
+        shift
+        "$VENV/bin/ruff" check .
+        "$VENV/bin/ruff" format --check .
+        "$VENV/bin/mypy"
+        exec "$VENV/bin/pytest" "$@"
+        ;;
+    *)
+        echo "usage: ./dev.sh run|test [args...]" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,3 @@
+"""Headwater: a graph-native lineage service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI app, routers, authentication and error rendering."""

@@ -1,0 +1,112 @@
+"""Request-scoped dependencies: the authenticated actor and its tenant-bound transaction.
+
+The session dependency commits when the endpoint returns and before the response is sent
+(``scope="function"``), so a client that got a 2xx can read its own write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from headwater.catalog import apikeys, db
+from headwater.catalog.context import Actor, Role
+from headwater.catalog.db import Conn, Database
+from headwater.catalog.errors import Forbidden, Unauthorized
+from headwater.catalog.queries import Q
+from headwater.logging_setup import request_id_var
+from headwater.settings import Settings
+
+# Compared against when the prefix is unknown, so a miss costs the same as a wrong secret.
+_DUMMY_HASH = apikeys.hash_secret("0" * apikeys.SECRET_LENGTH)
+
+
+@dataclass(frozen=True)
+class AppState:
+    settings: Settings
+    database: Database
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.headwater
+    return state
+
+
+State = Annotated[AppState, Depends(app_state)]
+
+
+@dataclass(frozen=True)
+class Session:
+    """An authenticated request: who acts, and the open transaction bound to their tenant."""
+
+    actor: Actor
+    conn: Conn
+    settings: Settings
+
+
+def _bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if header is None:
+        raise Unauthorized("missing Authorization header: send 'Authorization: Bearer hw_...'")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization header must be 'Bearer <api key>'")
+    return token.strip()
+
+
+async def authenticate(conn: Conn, token: str, request: Request) -> Actor:
+    parsed = apikeys.parse(token)
+    row = None
+    if parsed is not None:
+        row = await db.fetch_one(conn, Q["lookup_api_key"], {"prefix": parsed.prefix})
+    secret = parsed.secret if parsed is not None else ""
+    if row is None:
+        apikeys.matches(secret, _DUMMY_HASH)
+        raise Unauthorized("invalid API key")
+    if not apikeys.matches(secret, bytes(row["key_hash"])):
+        raise Unauthorized("invalid API key")
+    now = datetime.now(UTC)
+    if row["revoked_at"] is not None:
+        raise Unauthorized("API key has been revoked")
+    if row["expires_at"] is not None and row["expires_at"] <= now:
+        raise Unauthorized("API key has expired")
+    if not row["user_active"]:
+        raise Unauthorized("the key's user is deactivated")
+    if row["tenant_status"] != "ACTIVE":
+        raise Forbidden(f"tenant is {row['tenant_status'].lower()}")
+    await conn.execute(Q["touch_api_key"], {"key_id": row["key_id"]})
+    return Actor(
+        tenant_id=row["tenant_id"],
+        user_id=row["user_id"],
+        key_id=row["key_id"],
+        roles=frozenset(Role(r) for r in row["roles"]),
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        request_id=request_id_var.get(),
+    )
+
+
+def session_for(role: Role) -> Callable[..., AsyncIterator[Session]]:
+    async def dependency(request: Request, state: State) -> AsyncIterator[Session]:
+        token = _bearer_token(request)
+        async with state.database.transaction() as conn:
+            actor = await authenticate(conn, token, request)
+            if not actor.has_role(role):
+                raise Forbidden(f"this operation needs the {role.value} role")
+            await db.set_tenant(conn, actor.tenant_id)
+            yield Session(actor=actor, conn=conn, settings=state.settings)
+
+    return dependency
+
+
+def _session(role: Role) -> Any:
+    return Depends(session_for(role), scope="function")
+
+
+ReadSession = Annotated[Session, _session(Role.VIEWER)]
+WriteSession = Annotated[Session, _session(Role.EDITOR)]
+AdminSession = Annotated[Session, _session(Role.ADMIN)]

@@ -1,0 +1,1 @@
+"""The authoritative store: Postgres schema, migrations, repositories and domain rules."""

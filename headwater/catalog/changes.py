@@ -1,0 +1,84 @@
+"""The write-path invariant: a mutation's audit row and outbox event go in its own transaction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from headwater.catalog.context import Actor
+from headwater.catalog.db import Conn
+from headwater.catalog.queries import Q
+
+
+def _default(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, default=_default, separators=(",", ":"))
+
+
+def jsonb(value: object) -> Jsonb:
+    return Jsonb(value, dumps=dumps)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entity change: audited always, and sent to the mirrors when ``event_type`` is set."""
+
+    action: str
+    entity_type: str
+    entity_id: int | str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    version: int = 0
+    event_type: str | None = None
+
+
+async def record(conn: Conn, actor: Actor, *changes: Change) -> None:
+    """Write the audit rows and outbox events of ``changes`` inside the mutation's transaction."""
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            Q["insert_audit"],
+            [
+                {
+                    "tenant_id": actor.tenant_id,
+                    "actor_user_id": actor.user_id,
+                    "actor_key_id": actor.key_id,
+                    "action": c.action,
+                    "entity_type": c.entity_type,
+                    "entity_id": str(c.entity_id),
+                    "before": None if c.before is None else jsonb(c.before),
+                    "after": None if c.after is None else jsonb(c.after),
+                    "ip": actor.ip,
+                    "user_agent": actor.user_agent,
+                    "request_id": actor.request_id,
+                }
+                for c in changes
+            ],
+        )
+        events = [c for c in changes if c.event_type is not None]
+        if events:
+            await cur.executemany(
+                Q["insert_outbox_event"],
+                [
+                    {
+                        "tenant_id": actor.tenant_id,
+                        "entity_type": c.entity_type,
+                        "entity_id": c.entity_id,
+                        "entity_version": c.version,
+                        "event_type": c.event_type,
+                        "payload": jsonb(c.after if c.after is not None else c.before),
+                    }
+                    for c in events
+                ],
+            )

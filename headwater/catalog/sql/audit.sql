@@ -1,0 +1,23 @@
+-- name: insert_audit
+INSERT INTO audits (tenant_id, actor_user_id, actor_key_id, action, entity_type, entity_id,
+                    before, after, ip, user_agent, request_id)
+VALUES (%(tenant_id)s, %(actor_user_id)s, %(actor_key_id)s, %(action)s, %(entity_type)s,
+        %(entity_id)s, %(before)s, %(after)s, %(ip)s, %(user_agent)s, %(request_id)s)
+
+-- name: insert_outbox_event
+INSERT INTO outbox (tenant_id, entity_type, entity_id, entity_version, event_type, payload)
+VALUES (%(tenant_id)s, %(entity_type)s, %(entity_id)s, %(entity_version)s, %(event_type)s,
+        %(payload)s)
+
+-- name: list_audits
+SELECT id, actor_user_id, actor_key_id, action, entity_type, entity_id, before, after,
+       host(ip) AS ip, user_agent, request_id, created_at
+  FROM audits
+ WHERE (%(entity_type)s::text IS NULL OR entity_type = %(entity_type)s)
+   AND (%(entity_id)s::text IS NULL OR entity_id = %(entity_id)s)
+   AND (%(actor_user_id)s::bigint IS NULL OR actor_user_id = %(actor_user_id)s)
+   AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)
+   AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s)
+   AND (%(after_id)s::bigint IS NULL OR id < %(after_id)s)
+ ORDER BY id DESC
+ LIMIT %(limit)s

@@ -1,0 +1,208 @@
+"""The ``headwater`` command line. Exit codes: 0 success, 1 a gate failed, 2 an error."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from headwater.catalog import admin
+from headwater.catalog.admin import ApiKeyCreate, TenantStatus, TenantUpdate, UserCreate
+from headwater.catalog.context import Actor, Role
+from headwater.catalog.db import Conn, Database, migrate, set_tenant
+from headwater.catalog.errors import HeadwaterError, NotFound
+from headwater.logging_setup import configure_logging
+from headwater.runtime import databases
+from headwater.settings import Settings
+
+log = logging.getLogger("headwater.cli")
+
+EXIT_OK, EXIT_GATE, EXIT_ERROR = 0, 1, 2
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
+    if settings.database_url is not None and settings.admin_database_url is None:
+        print(
+            "migrate needs HEADWATER_ADMIN_DATABASE_URL (the schema owner's DSN)", file=sys.stderr
+        )
+        return EXIT_ERROR
+    with databases(settings, apply_migrations=False) as dbs:
+        assert dbs.admin_dsn is not None
+        applied = migrate(dbs.admin_dsn)
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+    return EXIT_OK
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from headwater.api.app import create_app
+
+    with databases(settings) as dbs:
+        if dbs.embedded:
+            created = _run_db(dbs.app_dsn, admin.bootstrap_default_tenant)
+            if created is not None:
+                _, user, key = created
+                print(
+                    "\n  Created tenant 'default' and its admin user "
+                    f"{user.email}.\n  Admin API key (shown once, store it now):\n\n    "
+                    f"{key.key}\n",
+                    flush=True,
+                )
+        app = create_app(settings, Database(dbs.app_dsn, max_size=settings.db_pool_max))
+        uvicorn.run(
+            app, host=args.host or settings.host, port=args.port or settings.port, log_config=None
+        )
+    return EXIT_OK
+
+
+def _run_db(dsn: str, work: Callable[[Conn], Awaitable[Any]]) -> Any:
+    async def run() -> Any:
+        database = Database(dsn, max_size=1)
+        await database.open()
+        try:
+            async with database.transaction() as conn:
+                return await work(conn)
+        finally:
+            await database.close()
+
+    return asyncio.run(run())
+
+
+async def _enter_tenant(conn: Conn, slug: str) -> Actor:
+    for tenant in await admin.list_tenants(conn):
+        if tenant.slug == slug:
+            await set_tenant(conn, tenant.id)
+            return Actor(tenant_id=tenant.id, user_id=None)
+    raise NotFound(f"no tenant with slug {slug!r}: see `headwater admin tenant list`")
+
+
+def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
+    statuses: dict[str, TenantStatus] = {
+        "suspend": "SUSPENDED",
+        "activate": "ACTIVE",
+        "delete": "DELETED",
+    }
+
+    async def work(conn: Conn) -> Any:
+        match (args.entity, args.action):
+            case ("tenant", "create"):
+                tenant = await admin.create_tenant(conn, args.slug, args.name or args.slug, {})
+                actor = Actor(tenant_id=tenant.id, user_id=None)
+                user = await admin.create_user(
+                    conn, actor, UserCreate(email=args.admin_email, roles=[Role.ADMIN])
+                )
+                key = await admin.create_api_key(conn, actor, ApiKeyCreate(user_id=user.id))
+                return {
+                    "tenant": tenant.model_dump(),
+                    "admin_user": user.model_dump(),
+                    "api_key": key.key,
+                }
+            case ("tenant", "list"):
+                return [t.model_dump() for t in await admin.list_tenants(conn)]
+            case ("tenant", "suspend" | "activate" | "delete"):
+                actor = await _enter_tenant(conn, args.slug)
+                current = await admin.get_tenant(conn)
+                updated = await admin.update_tenant(
+                    conn, actor, TenantUpdate(version=current.version), statuses[args.action]
+                )
+                return updated.model_dump()
+            case ("user", "create"):
+                actor = await _enter_tenant(conn, args.tenant)
+                roles = [Role(r) for r in args.role]
+                user = await admin.create_user(
+                    conn, actor, UserCreate(email=args.email, name=args.name, roles=roles)
+                )
+                return user.model_dump()
+            case ("key", "create"):
+                actor = await _enter_tenant(conn, args.tenant)
+                key = await admin.create_api_key(
+                    conn, actor, ApiKeyCreate(user_id=args.user_id, name=args.name)
+                )
+                return {"id": key.id, "prefix": key.prefix, "api_key": key.key}
+            case ("key", "revoke"):
+                actor = await _enter_tenant(conn, args.tenant)
+                return (await admin.revoke_api_key(conn, actor, args.key_id)).model_dump()
+        raise AssertionError(f"unhandled admin command {args.entity} {args.action}")
+
+    with databases(settings) as dbs:
+        _print(_run_db(dbs.app_dsn, work))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="headwater", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="apply pending database migrations").set_defaults(
+        run=cmd_migrate
+    )
+    serve = sub.add_parser("serve", help="run the API (embedded defaults when unconfigured)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(run=cmd_serve)
+
+    adm_parser = sub.add_parser("admin", help="tenants, users and API keys")
+    adm_parser.set_defaults(run=cmd_admin)
+    adm = adm_parser.add_subparsers(dest="entity", required=True)
+    tenant = adm.add_parser("tenant").add_subparsers(dest="action", required=True)
+    create = tenant.add_parser("create", help="create a tenant with an admin user and key")
+    create.add_argument("slug")
+    create.add_argument("--name")
+    create.add_argument("--admin-email", required=True)
+    tenant.add_parser("list")
+    for action in ("suspend", "activate", "delete"):
+        tenant.add_parser(action).add_argument("slug")
+
+    user = adm.add_parser("user").add_subparsers(dest="action", required=True)
+    ucreate = user.add_parser("create")
+    ucreate.add_argument("--tenant", required=True)
+    ucreate.add_argument("--email", required=True)
+    ucreate.add_argument("--name", default="")
+    ucreate.add_argument(
+        "--role",
+        action="append",
+        choices=[r.value for r in Role],
+        default=None,
+        help="repeatable; default viewer",
+    )
+
+    key = adm.add_parser("key").add_subparsers(dest="action", required=True)
+    kcreate = key.add_parser("create")
+    kcreate.add_argument("--tenant", required=True)
+    kcreate.add_argument("--user-id", type=int, required=True)
+    kcreate.add_argument("--name", default="")
+    krevoke = key.add_parser("revoke")
+    krevoke.add_argument("--tenant", required=True)
+    krevoke.add_argument("key_id", type=int)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "role", "unset") is None:
+        args.role = [Role.VIEWER.value]
+    settings = Settings()
+    configure_logging(settings.log_level)
+    try:
+        code: int = args.run(settings, args)
+    except HeadwaterError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as e:  # the CLI's contract: any failure is exit 2 with a message
+        log.exception("command failed")
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

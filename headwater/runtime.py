@@ -1,0 +1,42 @@
+"""Composition root: settings -> databases -> app. The only module that wires layers together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from headwater.catalog.db import migrate
+from headwater.catalog.embedded import EmbeddedPostgres
+from headwater.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Databases:
+    app_dsn: str
+    admin_dsn: str | None
+    embedded: bool
+
+
+@contextmanager
+def databases(settings: Settings, *, apply_migrations: bool = True) -> Iterator[Databases]:
+    """The embedded cluster when DATABASE_URL is unset (started here, stopped on exit), else the
+    configured server. Pending migrations are applied whenever an owner DSN is known."""
+    if settings.database_url is not None:
+        admin_dsn = settings.admin_database_url
+        if apply_migrations and admin_dsn is not None:
+            migrate(admin_dsn)
+        yield Databases(settings.database_url, admin_dsn, embedded=False)
+        return
+    cluster = EmbeddedPostgres(settings.postgres_dir)
+    cluster.start()
+    try:
+        if apply_migrations:
+            migrate(cluster.admin_dsn)
+            cluster.allow_app_login()
+        yield Databases(cluster.app_dsn, cluster.admin_dsn, embedded=True)
+    finally:
+        cluster.stop()

@@ -1,0 +1,60 @@
+"""One settings object for the whole process, read from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("headwater"))
+
+
+class Settings(BaseSettings):
+    """Headwater configuration.
+
+    The server URLs take their conventional unprefixed names (``DATABASE_URL``, ``NEO4J_URI``...)
+    so the same deployment manifests work for every component; everything else is ``HEADWATER_*``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HEADWATER_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    # The runtime DSN: a role that owns no table and cannot bypass row-level security.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "HEADWATER_DATABASE_URL")
+    )
+    # The schema owner's DSN, used only to apply migrations.
+    admin_database_url: str | None = None
+    neo4j_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("NEO4J_URI", "HEADWATER_NEO4J_URI")
+    )
+    elasticsearch_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ELASTICSEARCH_URL", "HEADWATER_ELASTICSEARCH_URL"),
+    )
+    milvus_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("MILVUS_URI", "HEADWATER_MILVUS_URI")
+    )
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    # Caps on unbounded work; responses say when one was applied.
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_bulk_items: int = 10_000
+    max_page_size: int = 500
+    default_page_size: int = 50
+    log_level: str = "INFO"
+
+    @property
+    def embedded_postgres(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.data_dir / "postgres"
