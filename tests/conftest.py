@@ -41,6 +41,8 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPos
 
 @dataclass(frozen=True)
 class TestDatabase:
+    __test__ = False  # a fixture value, not a test class
+
     name: str
     admin_dsn: str
     app_dsn: str

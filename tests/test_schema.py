@@ -1,0 +1,129 @@
+"""The migrated schema is the one the code expects, and its safety properties hold in the catalog."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from headwater.catalog.db import latest_migration, migrate
+from headwater.catalog.queries import Q
+from tests.conftest import TestDatabase
+
+TENANT_TABLES = {
+    "users", "api_keys", "assets", "relationships", "tags", "asset_tags", "schema_fields",
+    "field_lineage", "audits", "background_tasks", "outbox",
+}  # fmt: skip
+
+
+def test_every_named_statement_plans_against_the_migrated_schema(test_db: TestDatabase) -> None:
+    # EXPLAIN plans without executing: an unknown table, column or function fails here.
+    with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
+        for name, statement in Q.items():
+            params = {key: None for key in _param_names(statement)}
+            try:
+                conn.execute(f"EXPLAIN {statement}", params)  # type: ignore[arg-type]
+            except psycopg.Error as e:
+                pytest.fail(f"statement {name!r} does not match the schema: {e}")
+
+
+def _param_names(statement: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"%\((\w+)\)s", statement))
+
+
+def test_migrations_are_recorded_and_idempotent(test_db: TestDatabase) -> None:
+    assert migrate(test_db.admin_dsn) == []
+    with psycopg.connect(test_db.admin_dsn) as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+    assert versions == list(range(1, latest_migration() + 1))
+
+
+def test_edited_migration_is_refused(test_db: TestDatabase) -> None:
+    with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE schema_migrations SET checksum = 'x' WHERE version = 1")
+    with pytest.raises(RuntimeError, match="edited after it was applied"):
+        migrate(test_db.admin_dsn)
+
+
+def test_rls_enabled_and_forced_on_every_tenant_table(test_db: TestDatabase) -> None:
+    with psycopg.connect(test_db.admin_dsn) as conn:
+        rows = conn.execute(
+            """
+            SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+                   EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                            AND a.attname = 'tenant_id' AND NOT a.attisdropped) AS tenant_owned,
+                   (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies
+              FROM pg_class c
+             WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+            """
+        ).fetchall()
+    tenant_owned = {r[0] for r in rows if r[3]}
+    assert tenant_owned >= TENANT_TABLES
+    for name, enabled, forced, owned, policies in rows:
+        if owned or name == "tenants":
+            assert enabled and forced, f"{name}: RLS enabled={enabled} forced={forced}"
+            assert policies > 0, f"{name} has no policy"
+
+
+def test_app_role_owns_nothing_and_cannot_bypass_rls(test_db: TestDatabase) -> None:
+    with psycopg.connect(test_db.admin_dsn) as conn:
+        role = conn.execute(
+            "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles"
+            " WHERE rolname = 'headwater_app'"
+        ).fetchone()
+        owned = conn.execute(
+            "SELECT count(*) FROM pg_class WHERE relowner = 'headwater_app'::regrole"
+        ).fetchone()
+    assert role == (False, False, False, False)
+    assert owned == (0,)
+
+
+def test_without_a_tenant_reads_see_nothing_and_writes_fail(test_db: TestDatabase) -> None:
+    with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
+        tenant = conn.execute(
+            "INSERT INTO tenants (slug, name) VALUES ('t', 't') RETURNING id"
+        ).fetchone()
+        assert tenant is not None
+        conn.execute(
+            "INSERT INTO assets (tenant_id, type, name, qualified_name) VALUES (%s, 'table', 'a', 'a')",
+            (tenant[0],),
+        )
+    with psycopg.connect(test_db.app_dsn, autocommit=True) as conn:
+        for table in [*TENANT_TABLES, "tenants"]:
+            count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+            assert count == (0,), table
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            conn.execute(
+                "INSERT INTO assets (tenant_id, type, name, qualified_name)"
+                " VALUES (%s, 'table', 'b', 'b')",
+                (tenant[0],),
+            )
+        # A tenant set for one transaction does not outlive it.
+        with conn.transaction():
+            conn.execute("SELECT set_config('headwater.tenant_id', %s, true)", (str(tenant[0]),))
+            assert conn.execute("SELECT count(*) FROM assets").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM assets").fetchone() == (0,)
+
+
+def test_app_role_cannot_rewrite_audits(test_db: TestDatabase) -> None:
+    with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
+        tenant = conn.execute(
+            "INSERT INTO tenants (slug, name) VALUES ('t', 't') RETURNING id"
+        ).fetchone()
+        assert tenant is not None
+        conn.execute(
+            "INSERT INTO audits (tenant_id, action, entity_type, entity_id)"
+            " VALUES (%s, 'x', 'asset', '1')",
+            (tenant[0],),
+        )
+    with psycopg.connect(test_db.app_dsn) as conn:
+        conn.execute("SELECT set_config('headwater.tenant_id', %s, true)", (str(tenant[0]),))
+        for statement in ("UPDATE audits SET action = 'y'", "DELETE FROM audits"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                with conn.transaction():
+                    conn.execute(statement)  # type: ignore[arg-type]
+    # Even the owner cannot: the trigger makes audit rows immutable.
+    with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="immutable"):
+            conn.execute("UPDATE audits SET action = 'y'")

@@ -1,0 +1,311 @@
+"""Authentication, roles and tenant isolation across every endpoint of the API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import subprocess
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from headwater.api.app import create_app
+from headwater.catalog.db import Database
+from headwater.catalog.embedded import EmbeddedPostgres
+from headwater.logging_setup import JsonFormatter
+from headwater.settings import Settings
+from tests.conftest import TenantKeys, TestDatabase
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def api_routes() -> list[tuple[str, str]]:
+    """Every (method, path) of the API, from its OpenAPI document."""
+    app = create_app(Settings(database_url="postgresql://unused"), Database("postgresql://unused"))
+    paths: dict[str, dict[str, Any]] = app.openapi()["paths"]
+    return [
+        (method.upper(), path)
+        for path, operations in paths.items()
+        if path.startswith("/api/v1")
+        for method in operations
+    ]
+
+
+async def seed(client: httpx.AsyncClient, keys: TenantKeys) -> dict[str, int]:
+    """One entity of each kind, so every route with an id has something to point at."""
+    h = keys.headers("admin")
+    ids: dict[str, int] = {}
+    asset = await client.post(
+        "/api/v1/assets",
+        json={"type": "table", "name": "orders", "qualified_name": "db.orders"},
+        headers=h,
+    )
+    ids["asset_id"] = asset.json()["id"]
+    user = await client.post(
+        "/api/v1/users", json={"email": "someone@x.test", "roles": ["viewer"]}, headers=h
+    )
+    ids["user_id"] = user.json()["id"]
+    key = await client.post("/api/v1/api-keys", json={"user_id": ids["user_id"]}, headers=h)
+    ids["key_id"] = key.json()["id"]
+    return ids
+
+
+# A valid body per write route, so that 404/403 (not 422) is what the test observes.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/v1/assets"): {"type": "table", "name": "x", "qualified_name": "db.x"},
+    ("PATCH", "/api/v1/assets/{asset_id}"): {"version": 1, "description": "x"},
+    ("POST", "/api/v1/assets/{asset_id}/restore"): {"version": 1},
+    ("PATCH", "/api/v1/tenant"): {"version": 1, "name": "x"},
+    ("POST", "/api/v1/users"): {"email": "new@x.test"},
+    ("PATCH", "/api/v1/users/{user_id}"): {"version": 1, "name": "x"},
+    ("POST", "/api/v1/api-keys"): {"user_id": 1},
+}
+QUERY: dict[tuple[str, str], dict[str, Any]] = {
+    ("DELETE", "/api/v1/assets/{asset_id}"): {"version": 1},
+    ("GET", "/api/v1/assets/lookup"): {"qualified_name": "db.orders"},
+}
+
+
+def _fill(path: str, ids: dict[str, int]) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in ids:
+            pytest.fail(f"no seeded entity for path parameter {name!r}: extend seed()")
+        return str(ids[name])
+
+    return re.sub(r"\{(\w+)\}", value, path)
+
+
+async def test_every_route_with_an_id_answers_404_for_another_tenant(
+    client: httpx.AsyncClient, tenant: TenantKeys, other_tenant: TenantKeys
+) -> None:
+    ids = await seed(client, tenant)
+    await seed(client, other_tenant)  # identical data in the other tenant
+    checked = 0
+    for method, path in api_routes():
+        if "{" not in path:
+            continue
+        response = await client.request(
+            method,
+            _fill(path, ids),
+            json=BODIES.get((method, path)),
+            params=QUERY.get((method, path)),
+            headers=other_tenant.headers("admin"),
+        )
+        assert response.status_code == 404, (method, path, response.text)
+        checked += 1
+    assert checked >= 5
+
+
+async def test_lists_never_show_another_tenants_rows(
+    client: httpx.AsyncClient, tenant: TenantKeys, other_tenant: TenantKeys
+) -> None:
+    mine = await seed(client, tenant)
+    theirs = await seed(client, other_tenant)
+    for method, path in api_routes():
+        if method != "GET" or "{" in path:
+            continue
+        response = await client.get(
+            path, params=QUERY.get((method, path)), headers=other_tenant.headers("admin")
+        )
+        if path == "/api/v1/assets/lookup":
+            # Same qualified name in both tenants: each sees its own asset.
+            assert response.json()["id"] == theirs["asset_id"]
+            continue
+        assert response.status_code == 200, (path, response.text)
+        body = response.json()
+        items = body["items"] if isinstance(body, dict) and "items" in body else body
+        if isinstance(items, list):
+            found = {item["id"] for item in items}
+            assert not found & set(mine.values()) - set(theirs.values()), path
+
+
+async def test_viewer_gets_403_on_every_write_endpoint(
+    client: httpx.AsyncClient, tenant: TenantKeys
+) -> None:
+    ids = await seed(client, tenant)
+    writes = [(m, p) for m, p in api_routes() if m in WRITE_METHODS]
+    assert writes
+    for method, path in writes:
+        response = await client.request(
+            method,
+            _fill(path, ids),
+            json=BODIES.get((method, path)),
+            params=QUERY.get((method, path)),
+            headers=tenant.headers("viewer"),
+        )
+        assert response.status_code == 403, (method, path, response.text)
+
+
+async def test_editor_cannot_administer(client: httpx.AsyncClient, tenant: TenantKeys) -> None:
+    response = await client.post(
+        "/api/v1/users",
+        json={"email": "boss@x.test", "roles": ["admin"]},
+        headers=tenant.headers("editor"),
+    )
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Basic abc", "Bearer ", "Bearer hw_short_key", "Bearer " + "hw_" + "A" * 12 + "_" + "B" * 40],
+)
+async def test_bad_credentials_are_401(
+    client: httpx.AsyncClient, tenant: TenantKeys, header: str | None
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = await client.get("/api/v1/assets", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_wrong_secret_with_valid_prefix_is_401(
+    client: httpx.AsyncClient, tenant: TenantKeys
+) -> None:
+    forged = tenant.admin[: -5] + "Zzzzz"
+    response = await client.get("/api/v1/assets", headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+
+
+async def test_revoked_key_is_401_on_the_next_request(
+    client: httpx.AsyncClient, tenant: TenantKeys
+) -> None:
+    h = tenant.headers("admin")
+    created = await client.post("/api/v1/api-keys", json={"user_id": tenant.admin_user_id}, headers=h)
+    assert created.status_code == 201
+    key = created.json()
+    own = {"Authorization": f"Bearer {key['key']}"}
+    assert (await client.get("/api/v1/assets", headers=own)).status_code == 200
+    revoked = await client.post(f"/api/v1/api-keys/{key['id']}/revoke", headers=h)
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    assert "key" not in revoked.json()
+    response = await client.get("/api/v1/assets", headers=own)
+    assert response.status_code == 401
+    assert "revoked" in response.json()["detail"]
+
+
+async def test_suspended_tenant_is_refused(
+    client: httpx.AsyncClient, tenant: TenantKeys, test_db: TestDatabase
+) -> None:
+    import psycopg
+
+    with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE tenants SET status = 'SUSPENDED' WHERE id = %s", (tenant.tenant_id,))
+    response = await client.get("/api/v1/assets", headers=tenant.headers())
+    assert response.status_code == 403
+
+
+async def test_no_plaintext_key_in_the_database_or_the_logs(
+    client: httpx.AsyncClient,
+    tenant: TenantKeys,
+    test_db: TestDatabase,
+    pg_cluster: EmbeddedPostgres,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    created = await client.post(
+        "/api/v1/api-keys", json={"user_id": tenant.admin_user_id}, headers=tenant.headers()
+    )
+    plaintext = created.json()["key"]
+    await client.get("/api/v1/assets", headers={"Authorization": f"Bearer {plaintext}"})
+    await client.get("/api/v1/assets", headers={"Authorization": f"Bearer {plaintext}x"})
+    secrets = [k.rsplit("_", 1)[1] for k in (plaintext, tenant.admin, tenant.editor, tenant.viewer)]
+    dump = subprocess.run(
+        [str(pg_cluster.bindir / "pg_dump"), "--data-only", test_db.admin_dsn],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "api_keys" in dump
+    formatter = JsonFormatter()
+    logs = "\n".join(formatter.format(record) for record in caplog.records)
+    assert "request" in logs
+    for secret in secrets:
+        assert secret not in dump
+        assert secret not in logs
+
+
+async def test_body_over_the_limit_is_413_with_or_without_content_length(
+    settings: Settings, tenant: TenantKeys
+) -> None:
+    small = settings.model_copy(update={"max_body_bytes": 1024})
+    assert small.database_url is not None
+    app = create_app(small, Database(small.database_url, max_size=2))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            big = {"type": "table", "name": "x", "qualified_name": "x", "description": "d" * 5000}
+            declared = await http.post("/api/v1/assets", json=big, headers=tenant.headers())
+            assert declared.status_code == 413
+            assert declared.headers["content-type"] == "application/problem+json"
+
+            async def chunks() -> AsyncIterator[bytes]:
+                for _ in range(10):
+                    yield b"x" * 500
+
+            streamed = await http.post(
+                "/api/v1/assets",
+                content=chunks(),
+                headers={**tenant.headers(), "content-type": "application/json"},
+            )
+            assert streamed.status_code == 413
+            ok = await http.post(
+                "/api/v1/assets",
+                json={"type": "table", "name": "x", "qualified_name": "x"},
+                headers=tenant.headers(),
+            )
+            assert ok.status_code == 201
+
+
+async def test_one_connection_pool_never_leaks_a_tenant_between_requests(
+    settings: Settings, tenant: TenantKeys, other_tenant: TenantKeys
+) -> None:
+    """Interleaved requests of two tenants, some failing mid-transaction, share one connection."""
+    assert settings.database_url is not None
+    app = create_app(settings, Database(settings.database_url, min_size=1, max_size=1))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            own: dict[str, set[int]] = {"a": set(), "b": set()}
+            for label, keys in (("a", tenant), ("b", other_tenant)):
+                for i in range(3):
+                    r = await http.post(
+                        "/api/v1/assets",
+                        json={"type": "table", "name": f"{label}{i}", "qualified_name": f"q{i}"},
+                        headers=keys.headers("editor"),
+                    )
+                    own[label].add(r.json()["id"])
+
+            async def call(label: str, keys: TenantKeys, i: int) -> tuple[str, httpx.Response]:
+                if i % 3 == 0:  # fails after taking a row lock: stale version
+                    target = min(own[label])
+                    r = await http.patch(
+                        f"/api/v1/assets/{target}",
+                        json={"version": 99, "description": "x"},
+                        headers=keys.headers("editor"),
+                    )
+                    return "conflict", r
+                if i % 3 == 1:  # fails on a unique name inside the transaction
+                    r = await http.post(
+                        "/api/v1/assets",
+                        json={"type": "table", "name": "dup", "qualified_name": "q0"},
+                        headers=keys.headers("editor"),
+                    )
+                    return "duplicate", r
+                return label, await http.get("/api/v1/assets", headers=keys.headers())
+
+            calls = [
+                call(label, keys, i)
+                for i in range(30)
+                for label, keys in (("a", tenant), ("b", other_tenant))
+            ]
+            for kind, response in await asyncio.gather(*calls):
+                if kind == "conflict":
+                    assert response.status_code == 409
+                elif kind == "duplicate":
+                    assert response.status_code == 409
+                else:
+                    assert {a["id"] for a in response.json()["items"]} == own[kind]

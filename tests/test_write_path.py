@@ -1,0 +1,184 @@
+"""The write path: optimistic locking, audit before/after, outbox, soft delete and restore."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import psycopg
+
+from tests.conftest import TenantKeys, TestDatabase
+
+ORDERS = {
+    "type": "table",
+    "name": "orders",
+    "qualified_name": "postgres://shop/public.orders",
+    "description": "One row per order",
+    "metadata": {"rows": 10},
+    "owners": ["data-eng@acme.test"],
+}
+
+
+def _counts(test_db: TestDatabase, entity_id: int) -> tuple[int, int]:
+    with psycopg.connect(test_db.admin_dsn) as conn:
+        audits = conn.execute(
+            "SELECT count(*) FROM audits WHERE entity_type = 'asset' AND entity_id = %s",
+            (str(entity_id),),
+        ).fetchone()
+        events = conn.execute(
+            "SELECT count(*) FROM outbox WHERE entity_type = 'asset' AND entity_id = %s",
+            (entity_id,),
+        ).fetchone()
+    assert audits is not None and events is not None
+    return audits[0], events[0]
+
+
+async def _create(client: httpx.AsyncClient, tenant: TenantKeys, **over: Any) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/assets", json={**ORDERS, **over}, headers=tenant.headers("editor")
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def test_fifty_concurrent_updates_with_one_version_exactly_one_wins(
+    client: httpx.AsyncClient, tenant: TenantKeys, test_db: TestDatabase
+) -> None:
+    asset = await _create(client, tenant)
+    before = _counts(test_db, asset["id"])
+
+    async def update(i: int) -> httpx.Response:
+        return await client.patch(
+            f"/api/v1/assets/{asset['id']}",
+            json={"version": asset["version"], "description": f"writer {i}"},
+            headers=tenant.headers("editor"),
+        )
+
+    responses = await asyncio.gather(*(update(i) for i in range(50)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200] + [409] * 49
+    conflict = next(r for r in responses if r.status_code == 409)
+    assert conflict.headers["content-type"] == "application/problem+json"
+    assert conflict.json()["current_version"] == asset["version"] + 1
+    current = await client.get(f"/api/v1/assets/{asset['id']}", headers=tenant.headers("viewer"))
+    assert current.json()["version"] == asset["version"] + 1
+    assert _counts(test_db, asset["id"]) == (before[0] + 1, before[1] + 1)
+
+
+async def test_audit_row_holds_exact_before_and_after(
+    client: httpx.AsyncClient, tenant: TenantKeys, test_db: TestDatabase
+) -> None:
+    asset = await _create(client, tenant)
+    response = await client.patch(
+        f"/api/v1/assets/{asset['id']}",
+        json={"version": 1, "description": "Orders, deduplicated", "owners": ["bi@acme.test"]},
+        headers={**tenant.headers("editor"), "user-agent": "audit-test/1.0"},
+    )
+    assert response.status_code == 200
+    after = response.json()
+    with psycopg.connect(test_db.admin_dsn) as conn:
+        row = conn.execute(
+            "SELECT action, before, after, user_agent, request_id, actor_user_id FROM audits"
+            " WHERE entity_type = 'asset' AND entity_id = %s AND action = 'asset.update'",
+            (str(asset["id"]),),
+        ).fetchone()
+        event = conn.execute(
+            "SELECT event_type, entity_version, payload FROM outbox"
+            " WHERE entity_id = %s ORDER BY id DESC LIMIT 1",
+            (asset["id"],),
+        ).fetchone()
+    assert row is not None and event is not None
+    action, before_state, after_state, user_agent, request_id, actor = row
+    assert action == "asset.update"
+    assert before_state == asset
+    assert after_state == after
+    assert user_agent == "audit-test/1.0"
+    assert request_id == response.headers["x-request-id"]
+    assert actor is not None
+    assert event == ("asset.upserted", 2, after)
+
+
+async def test_stale_delete_is_409_and_soft_delete_restore_round_trip(
+    client: httpx.AsyncClient, tenant: TenantKeys
+) -> None:
+    asset = await _create(client, tenant)
+    url = f"/api/v1/assets/{asset['id']}"
+    editor = tenant.headers("editor")
+    stale = await client.delete(url, params={"version": 7}, headers=editor)
+    assert stale.status_code == 409
+    assert stale.json()["current_version"] == 1
+    missing_version = await client.delete(url, headers=editor)
+    assert missing_version.status_code == 422
+    deleted = await client.delete(url, params={"version": 1}, headers=editor)
+    assert deleted.status_code == 200
+    assert deleted.json()["deleted_at"] is not None
+    assert (await client.get(url, headers=editor)).status_code == 404
+    listed = await client.get("/api/v1/assets", headers=editor)
+    assert asset["id"] not in [a["id"] for a in listed.json()["items"]]
+    # The qualified name is free again while the asset is deleted...
+    twin = await _create(client, tenant)
+    conflict = await client.post(f"{url}/restore", json={"version": 2}, headers=editor)
+    assert conflict.status_code == 409
+    # ...and restore works once it is free again.
+    await client.delete(f"/api/v1/assets/{twin['id']}", params={"version": 1}, headers=editor)
+    restored = await client.post(f"{url}/restore", json={"version": 2}, headers=editor)
+    assert restored.status_code == 200, restored.text
+    assert restored.json()["deleted_at"] is None
+    assert restored.json()["version"] == 3
+
+
+async def test_duplicate_qualified_name_is_409(
+    client: httpx.AsyncClient, tenant: TenantKeys
+) -> None:
+    first = await _create(client, tenant)
+    again = await client.post("/api/v1/assets", json=ORDERS, headers=tenant.headers("editor"))
+    assert again.status_code == 409
+    assert again.json()["existing_id"] == first["id"]
+
+
+async def test_server_owned_and_unknown_fields_are_rejected_with_their_path(
+    client: httpx.AsyncClient, tenant: TenantKeys
+) -> None:
+    for field, value in [
+        ("tenant_id", str(tenant.tenant_id)),
+        ("version", 3),
+        ("created_by", 1),
+        ("deleted_at", "2020-01-01T00:00:00Z"),
+        ("id", 5),
+        ("colour", "blue"),
+    ]:
+        response = await client.post(
+            "/api/v1/assets", json={**ORDERS, field: value}, headers=tenant.headers("editor")
+        )
+        assert response.status_code == 422, field
+        assert response.headers["content-type"] == "application/problem+json"
+        assert ["body", field] in [e["loc"] for e in response.json()["errors"]]
+    bad_type = await client.post(
+        "/api/v1/assets", json={**ORDERS, "type": "spaceship"}, headers=tenant.headers("editor")
+    )
+    assert bad_type.status_code == 422
+    assert ["body", "type"] in [e["loc"] for e in bad_type.json()["errors"]]
+
+
+async def test_pagination_by_cursor_and_cap(client: httpx.AsyncClient, tenant: TenantKeys) -> None:
+    for i in range(7):
+        await _create(client, tenant, name=f"t{i}", qualified_name=f"db.t{i}")
+    seen: list[int] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await client.get("/api/v1/assets", params=params, headers=tenant.headers())).json()
+        seen.extend(a["id"] for a in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 7 and seen == sorted(seen)
+    capped = await client.get("/api/v1/assets", params={"limit": 10**6}, headers=tenant.headers())
+    assert capped.json()["limit_capped"] is True
+    assert capped.json()["limit"] == 500
+    bad = await client.get("/api/v1/assets", params={"cursor": "@@@"}, headers=tenant.headers())
+    assert bad.status_code == 422
