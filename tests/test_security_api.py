@@ -151,7 +151,7 @@ async def test_editor_cannot_administer(client: httpx.AsyncClient, tenant: Tenan
 
 @pytest.mark.parametrize(
     "header",
-    [None, "Basic abc", "Bearer ", "Bearer hw_short_key", "Bearer " + "hw_" + "A" * 12 + "_" + "B" * 40],
+    [None, "Basic abc", "Bearer ", "Bearer hw_short_key", f"Bearer hw_{'A' * 12}_{'B' * 40}"],
 )
 async def test_bad_credentials_are_401(
     client: httpx.AsyncClient, tenant: TenantKeys, header: str | None
@@ -165,7 +165,7 @@ async def test_bad_credentials_are_401(
 async def test_wrong_secret_with_valid_prefix_is_401(
     client: httpx.AsyncClient, tenant: TenantKeys
 ) -> None:
-    forged = tenant.admin[: -5] + "Zzzzz"
+    forged = tenant.admin[:-5] + "Zzzzz"
     response = await client.get("/api/v1/assets", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401
 
@@ -174,13 +174,15 @@ async def test_revoked_key_is_401_on_the_next_request(
     client: httpx.AsyncClient, tenant: TenantKeys
 ) -> None:
     h = tenant.headers("admin")
-    created = await client.post("/api/v1/api-keys", json={"user_id": tenant.admin_user_id}, headers=h)
+    body = {"user_id": tenant.admin_user_id}
+    created = await client.post("/api/v1/api-keys", json=body, headers=h)
     assert created.status_code == 201
     key = created.json()
     own = {"Authorization": f"Bearer {key['key']}"}
     assert (await client.get("/api/v1/assets", headers=own)).status_code == 200
     revoked = await client.post(f"/api/v1/api-keys/{key['id']}/revoke", headers=h)
-    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"] is not None
     assert "key" not in revoked.json()
     response = await client.get("/api/v1/assets", headers=own)
     assert response.status_code == 401

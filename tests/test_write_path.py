@@ -30,7 +30,8 @@ def _counts(test_db: TestDatabase, entity_id: int) -> tuple[int, int]:
             "SELECT count(*) FROM outbox WHERE entity_type = 'asset' AND entity_id = %s",
             (entity_id,),
         ).fetchone()
-    assert audits is not None and events is not None
+    assert audits is not None
+    assert events is not None
     return audits[0], events[0]
 
 
@@ -89,7 +90,8 @@ async def test_audit_row_holds_exact_before_and_after(
             " WHERE entity_id = %s ORDER BY id DESC LIMIT 1",
             (asset["id"],),
         ).fetchone()
-    assert row is not None and event is not None
+    assert row is not None
+    assert event is not None
     action, before_state, after_state, user_agent, request_id, actor = row
     assert action == "asset.update"
     assert before_state == asset
@@ -176,7 +178,8 @@ async def test_pagination_by_cursor_and_cap(client: httpx.AsyncClient, tenant: T
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert len(seen) == 7 and seen == sorted(seen)
+    assert len(seen) == 7
+    assert seen == sorted(seen)
     capped = await client.get("/api/v1/assets", params={"limit": 10**6}, headers=tenant.headers())
     assert capped.json()["limit_capped"] is True
     assert capped.json()["limit"] == 500
