@@ -26,6 +26,10 @@ setup() {
         "$VENV/bin/pip" install -q -e '.[dev]'
         echo "$want" > "$stamp"
     fi
+    # Neo4j's own Cypher linter, pinned by the lock file.
+    if [ ! -d tools/cypher-lint/node_modules ] || [ tools/cypher-lint/package-lock.json -nt tools/cypher-lint/node_modules ]; then
+        (cd tools/cypher-lint && npm ci --no-audit --no-fund --loglevel=error)
+    fi
 }
 
 case "${1:-}" in

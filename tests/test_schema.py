@@ -21,7 +21,7 @@ def test_every_named_statement_plans_against_the_migrated_schema(test_db: TestDa
         for name, statement in Q.items():
             params = {key: None for key in _param_names(statement)}
             try:
-                conn.execute(f"EXPLAIN {statement}", params)  # type: ignore[arg-type]
+                conn.execute(f"EXPLAIN {statement}", params)
             except psycopg.Error as e:
                 pytest.fail(f"statement {name!r} does not match the schema: {e}")
 
@@ -124,7 +124,7 @@ def test_app_role_cannot_rewrite_audits(test_db: TestDatabase) -> None:
         for statement in ("UPDATE audits SET action = 'y'", "DELETE FROM audits"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 with conn.transaction():
-                    conn.execute(statement)  # type: ignore[arg-type]
+                    conn.execute(statement)
     # Even the owner cannot: the trigger makes audit rows immutable.
     with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="immutable"):

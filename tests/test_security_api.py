@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from headwater.api.app import create_app
+from headwater.catalog import tasks
+from headwater.catalog.context import Actor
 from headwater.catalog.db import Database
 from headwater.catalog.embedded import EmbeddedPostgres
 from headwater.logging_setup import JsonFormatter
@@ -34,25 +36,45 @@ def api_routes() -> list[tuple[str, str]]:
     ]
 
 
-async def seed(client: httpx.AsyncClient, keys: TenantKeys) -> dict[str, int]:
+async def seed(client: httpx.AsyncClient, database: Database, keys: TenantKeys) -> dict[str, int]:
     """One entity of each kind, so every route with an id has something to point at."""
     h = keys.headers("admin")
+
+    async def post(path: str, body: dict[str, Any], method: str = "POST") -> Any:
+        response = await client.request(method, path, json=body, headers=h)
+        assert response.status_code in (200, 201), (path, response.text)
+        return response.json()
+
     ids: dict[str, int] = {}
-    asset = await client.post(
-        "/api/v1/assets",
-        json={"type": "table", "name": "orders", "qualified_name": "db.orders"},
-        headers=h,
-    )
-    ids["asset_id"] = asset.json()["id"]
-    user = await client.post(
-        "/api/v1/users", json={"email": "someone@x.test", "roles": ["viewer"]}, headers=h
-    )
-    ids["user_id"] = user.json()["id"]
-    key = await client.post("/api/v1/api-keys", json={"user_id": ids["user_id"]}, headers=h)
-    ids["key_id"] = key.json()["id"]
+    ids["asset_id"] = (await post("/api/v1/assets", TABLE))["id"]
+    target = await post("/api/v1/assets", {"type": "view", "name": "v", "qualified_name": "db.v"})
+    ids["relationship_id"] = (
+        await post(
+            "/api/v1/relationships",
+            {"source_id": target["id"], "target_id": ids["asset_id"], "type": "DEPENDS_ON"},
+        )
+    )["id"]
+    columns = {"version": 1, "fields": [{"name": "email"}]}
+    source = await post(f"/api/v1/assets/{ids['asset_id']}/fields", columns, "PUT")
+    sink = await post(f"/api/v1/assets/{target['id']}/fields", columns, "PUT")
+    ids["field_id"] = source["fields"][0]["id"]
+    ids["lineage_id"] = (
+        await post(
+            "/api/v1/field-lineage",
+            {"source_field_id": ids["field_id"], "target_field_id": sink["fields"][0]["id"]},
+        )
+    )["id"]
+    ids["tag_id"] = (await post("/api/v1/tags", {"name": "pii", "category": "PII"}))["id"]
+    await post(f"/api/v1/assets/{ids['asset_id']}/tags/{ids['tag_id']}", {}, "PUT")
+    ids["user_id"] = (await post("/api/v1/users", {"email": "someone@x.test"}))["id"]
+    ids["key_id"] = (await post("/api/v1/api-keys", {"user_id": ids["user_id"]}))["id"]
+    async with database.transaction(keys.tenant_id) as conn:  # tasks have no create route
+        actor = Actor(tenant_id=keys.tenant_id, user_id=keys.admin_user_id)
+        ids["task_id"] = (await tasks.enqueue_task(conn, actor, "ingest.dbt", {})).id
     return ids
 
 
+TABLE = {"type": "table", "name": "orders", "qualified_name": "db.orders"}
 # A valid body per write route, so that 404/403 (not 422) is what the test observes.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/assets"): {"type": "table", "name": "x", "qualified_name": "db.x"},
@@ -62,9 +84,21 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/users"): {"email": "new@x.test"},
     ("PATCH", "/api/v1/users/{user_id}"): {"version": 1, "name": "x"},
     ("POST", "/api/v1/api-keys"): {"user_id": 1},
+    ("POST", "/api/v1/tags"): {"name": "new"},
+    ("PATCH", "/api/v1/tags/{tag_id}"): {"version": 1},
+    ("POST", "/api/v1/assets/{asset_id}/tags"): {"name": "new"},
+    ("POST", "/api/v1/relationships"): {"source_id": 1, "target_id": 2, "type": "USES"},
+    ("PATCH", "/api/v1/relationships/{relationship_id}"): {"version": 1, "metadata": {}},
+    ("PUT", "/api/v1/assets/{asset_id}/fields"): {"version": 1, "fields": []},
+    ("PATCH", "/api/v1/assets/{asset_id}/fields/{field_id}"): {"version": 1},
+    ("POST", "/api/v1/field-lineage"): {"source_field_id": 1, "target_field_id": 2},
+    ("POST", "/api/v1/bulk"): {"assets": [TABLE]},
 }
 QUERY: dict[tuple[str, str], dict[str, Any]] = {
     ("DELETE", "/api/v1/assets/{asset_id}"): {"version": 1},
+    ("DELETE", "/api/v1/tags/{tag_id}"): {"version": 1},
+    ("DELETE", "/api/v1/relationships/{relationship_id}"): {"version": 1},
+    ("DELETE", "/api/v1/field-lineage/{lineage_id}"): {"version": 1},
     ("GET", "/api/v1/assets/lookup"): {"qualified_name": "db.orders"},
 }
 
@@ -80,10 +114,10 @@ def _fill(path: str, ids: dict[str, int]) -> str:
 
 
 async def test_every_route_with_an_id_answers_404_for_another_tenant(
-    client: httpx.AsyncClient, tenant: TenantKeys, other_tenant: TenantKeys
+    client: httpx.AsyncClient, database: Database, tenant: TenantKeys, other_tenant: TenantKeys
 ) -> None:
-    ids = await seed(client, tenant)
-    await seed(client, other_tenant)  # identical data in the other tenant
+    ids = await seed(client, database, tenant)
+    await seed(client, database, other_tenant)  # identical data in the other tenant
     checked = 0
     for method, path in api_routes():
         if "{" not in path:
@@ -101,10 +135,10 @@ async def test_every_route_with_an_id_answers_404_for_another_tenant(
 
 
 async def test_lists_never_show_another_tenants_rows(
-    client: httpx.AsyncClient, tenant: TenantKeys, other_tenant: TenantKeys
+    client: httpx.AsyncClient, database: Database, tenant: TenantKeys, other_tenant: TenantKeys
 ) -> None:
-    mine = await seed(client, tenant)
-    theirs = await seed(client, other_tenant)
+    mine = await seed(client, database, tenant)
+    theirs = await seed(client, database, other_tenant)
     for method, path in api_routes():
         if method != "GET" or "{" in path:
             continue
@@ -124,9 +158,9 @@ async def test_lists_never_show_another_tenants_rows(
 
 
 async def test_viewer_gets_403_on_every_write_endpoint(
-    client: httpx.AsyncClient, tenant: TenantKeys
+    client: httpx.AsyncClient, database: Database, tenant: TenantKeys
 ) -> None:
-    ids = await seed(client, tenant)
+    ids = await seed(client, database, tenant)
     writes = [(m, p) for m, p in api_routes() if m in WRITE_METHODS]
     assert writes
     for method, path in writes:

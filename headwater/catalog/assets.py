@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, StringConstraints
 
 from headwater.catalog import db
-from headwater.catalog.base import StrictModel
+from headwater.catalog.base import Outcome, StrictModel
 from headwater.catalog.changes import Change, jsonb, record
 from headwater.catalog.context import Actor
 from headwater.catalog.db import Conn
@@ -154,6 +154,27 @@ async def create_asset(conn: Conn, actor: Actor, data: AssetCreate) -> Asset:
         Change("asset.create", "asset", created.id, None, _state(created), 1, "asset.upserted"),
     )
     return created
+
+
+async def upsert_asset(conn: Conn, actor: Actor, data: AssetCreate) -> tuple[Asset, Outcome]:
+    """Create the asset, or bring the live one with this qualified name to ``data``."""
+    row = await db.fetch_one(
+        conn, Q["get_asset_id_by_qualified_name"], {"qualified_name": data.qualified_name}
+    )
+    if row is None:
+        return await create_asset(conn, actor, data), Outcome.CREATED
+    current = await lock_asset(conn, int(row["id"]), None)
+    if current.type != data.type.value:
+        raise Conflict(
+            f"asset {current.id} ({data.qualified_name!r}) is a {current.type}, not a "
+            f"{data.type.value}: an asset's type cannot change",
+            existing_id=current.id,
+        )
+    wanted = data.model_dump(exclude={"type", "qualified_name"})
+    if wanted == current.model_dump(include=set(wanted)):
+        return current, Outcome.UNCHANGED
+    update = AssetUpdate(version=current.version, **wanted)
+    return await update_asset(conn, actor, current.id, update), Outcome.UPDATED
 
 
 async def update_asset(conn: Conn, actor: Actor, asset_id: int, data: AssetUpdate) -> Asset:

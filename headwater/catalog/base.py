@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -15,3 +17,11 @@ class VersionRef(StrictModel):
     """The version a client last read; a write against any other version is refused (409)."""
 
     version: int = Field(ge=1)
+
+
+class Outcome(StrEnum):
+    """What an upsert did, for the counts bulk writers and ingestion report."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"

@@ -42,6 +42,9 @@ class Change:
     after: dict[str, Any] | None
     version: int = 0
     event_type: str | None = None
+    # The event's payload when it is not ``after`` (or ``before``): a hard-deleted row has no
+    # after state, yet its event must carry the tombstone version the mirrors order by.
+    payload: dict[str, Any] | None = None
 
 
 async def record(conn: Conn, actor: Actor, *changes: Change) -> None:
@@ -77,7 +80,13 @@ async def record(conn: Conn, actor: Actor, *changes: Change) -> None:
                         "entity_id": c.entity_id,
                         "entity_version": c.version,
                         "event_type": c.event_type,
-                        "payload": jsonb(c.after if c.after is not None else c.before),
+                        "payload": jsonb(
+                            c.payload
+                            if c.payload is not None
+                            else c.after
+                            if c.after is not None
+                            else c.before
+                        ),
                     }
                     for c in events
                 ],

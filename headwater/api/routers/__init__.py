@@ -2,6 +2,25 @@
 
 from fastapi import APIRouter
 
-from headwater.api.routers import admin, assets
+from headwater.api.routers import (
+    admin,
+    assets,
+    audit,
+    bulk,
+    fields,
+    relationships,
+    tags,
+    tasks,
+)
 
-ROUTERS: list[APIRouter] = [assets.router, admin.router]
+ROUTERS: list[APIRouter] = [
+    assets.router,
+    admin.router,
+    tags.router,
+    audit.router,
+    tasks.router,
+    relationships.router,
+    fields.router,
+    fields.lineage_router,
+    bulk.router,
+]

@@ -13,7 +13,7 @@ VALUES (%(tenant_id)s, %(entity_type)s, %(entity_id)s, %(entity_version)s, %(eve
 SELECT id, actor_user_id, actor_key_id, action, entity_type, entity_id, before, after,
        host(ip) AS ip, user_agent, request_id, created_at
   FROM audits
- WHERE (%(entity_type)s::text IS NULL OR entity_type = %(entity_type)s)
+ WHERE (%(entity_types)s::text[] IS NULL OR entity_type = ANY(%(entity_types)s::text[]))
    AND (%(entity_id)s::text IS NULL OR entity_id = %(entity_id)s)
    AND (%(actor_user_id)s::bigint IS NULL OR actor_user_id = %(actor_user_id)s)
    AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)

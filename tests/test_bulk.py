@@ -1,0 +1,149 @@
+"""POST /api/v1/bulk: upserts by natural keys, all or nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import psycopg
+
+from tests.conftest import TenantKeys, TestDatabase
+
+TABLES = [
+    "assets", "schema_fields", "relationships", "field_lineage", "audits", "outbox", "tags",
+    "asset_tags",
+]  # fmt: skip
+
+
+def row_counts(test_db: TestDatabase) -> dict[str, int]:
+    with psycopg.connect(test_db.admin_dsn) as conn:
+        counts = {}
+        for table in TABLES:
+            row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+            assert row is not None
+            counts[table] = row[0]
+        return counts
+
+
+def pipeline(n: int) -> dict[str, Any]:
+    """A chain raw_i -> job_i -> clean_i with an id column, and column lineage through it."""
+    assets, fields, relationships, lineage = [], [], [], []
+    for i in range(n):
+        raw, clean, job = f"db.raw_{i}", f"db.clean_{i}", f"airflow.load_{i}"
+        assets += [
+            {"type": "table", "name": f"raw_{i}", "qualified_name": raw},
+            {"type": "table", "name": f"clean_{i}", "qualified_name": clean},
+            {"type": "job", "name": f"load_{i}", "qualified_name": job},
+        ]
+        for table in (raw, clean):
+            fields.append(
+                {
+                    "asset_qualified_name": table,
+                    "fields": [{"name": "id", "data_type": "bigint"}, {"name": "email"}],
+                }
+            )
+        relationships += [
+            {"source_qualified_name": job, "target_qualified_name": raw, "type": "USES"},
+            {"source_qualified_name": job, "target_qualified_name": clean, "type": "PRODUCES"},
+        ]
+        lineage.append(
+            {
+                "source": {"asset_qualified_name": raw, "field": "email"},
+                "target": {"asset_qualified_name": clean, "field": "email"},
+                "transformation": "IDENTITY",
+            }
+        )
+    return {
+        "assets": assets,
+        "fields": fields,
+        "relationships": relationships,
+        "field_lineage": lineage,
+    }
+
+
+async def test_bulk_creates_then_replays_as_unchanged(
+    client: httpx.AsyncClient, tenant: TenantKeys, test_db: TestDatabase
+) -> None:
+    body = pipeline(5)
+    first = await client.post("/api/v1/bulk", json=body, headers=tenant.headers("editor"))
+    assert first.status_code == 200, first.text
+    assert first.json() == {
+        "assets": {"created": 15, "updated": 0, "unchanged": 0},
+        "fields": {"created": 0, "updated": 10, "unchanged": 0},
+        "relationships": {"created": 10, "updated": 0, "unchanged": 0},
+        "field_lineage": {"created": 5, "updated": 0, "unchanged": 0},
+    }
+    before = row_counts(test_db)
+    again = await client.post("/api/v1/bulk", json=body, headers=tenant.headers("editor"))
+    assert again.status_code == 200
+    assert again.json()["assets"] == {"created": 0, "updated": 0, "unchanged": 15}
+    assert again.json()["relationships"]["unchanged"] == 10
+    assert again.json()["field_lineage"]["unchanged"] == 5
+    assert row_counts(test_db) == before  # a replay writes nothing, not even audit rows
+
+    body["assets"][0]["description"] = "raw orders"
+    changed = await client.post("/api/v1/bulk", json=body, headers=tenant.headers("editor"))
+    assert changed.json()["assets"] == {"created": 0, "updated": 1, "unchanged": 14}
+
+
+async def test_bulk_of_100_with_one_invalid_item_writes_nothing(
+    client: httpx.AsyncClient, tenant: TenantKeys, test_db: TestDatabase
+) -> None:
+    body = pipeline(20)  # 60 assets, 40 field lists, 40 relationships, 20 lineage edges
+    body["relationships"][37]["target_qualified_name"] = "db.does_not_exist"
+    before = row_counts(test_db)
+    response = await client.post("/api/v1/bulk", json=body, headers=tenant.headers("editor"))
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["errors"][0]["loc"] == ["body", "relationships", 37]
+    assert "db.does_not_exist" in problem["detail"]
+    assert row_counts(test_db) == before
+
+
+async def test_schema_invalid_item_is_422_with_its_path_and_writes_nothing(
+    client: httpx.AsyncClient, tenant: TenantKeys, test_db: TestDatabase
+) -> None:
+    body = pipeline(3)
+    body["assets"][4]["type"] = "spaceship"
+    before = row_counts(test_db)
+    response = await client.post("/api/v1/bulk", json=body, headers=tenant.headers("editor"))
+    assert response.status_code == 422
+    assert ["body", "assets", 4, "type"] in [e["loc"] for e in response.json()["errors"]]
+    body = pipeline(3)
+    body["fields"][1]["fields"].append({"name": "id"})  # duplicate column name
+    response = await client.post("/api/v1/bulk", json=body, headers=tenant.headers("editor"))
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"][:3] == ["body", "fields", 1]
+    assert row_counts(test_db) == before
+
+
+async def test_unknown_field_in_lineage_and_type_change_are_rejected(
+    client: httpx.AsyncClient, tenant: TenantKeys
+) -> None:
+    body = pipeline(1)
+    body["field_lineage"][0]["target"]["field"] = "phone"
+    response = await client.post("/api/v1/bulk", json=body, headers=tenant.headers("editor"))
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "field_lineage", 0]
+    assert "phone" in response.json()["detail"]
+    ok = await client.post("/api/v1/bulk", json=pipeline(1), headers=tenant.headers("editor"))
+    assert ok.status_code == 200
+    retyped = pipeline(1)
+    retyped["assets"][0]["type"] = "view"
+    response = await client.post("/api/v1/bulk", json=retyped, headers=tenant.headers("editor"))
+    assert response.status_code == 422
+    assert "cannot change" in response.json()["detail"]
+
+
+async def test_bulk_over_the_item_limit_is_refused(
+    client: httpx.AsyncClient, tenant: TenantKeys, settings: Any
+) -> None:
+    body = {
+        "assets": [
+            {"type": "table", "name": f"t{i}", "qualified_name": f"db.t{i}"}
+            for i in range(settings.max_bulk_items + 1)
+        ]
+    }
+    response = await client.post("/api/v1/bulk", json=body, headers=tenant.headers("editor"))
+    assert response.status_code == 422
+    assert "over the limit" in response.json()["detail"]
