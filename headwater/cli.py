@@ -6,9 +6,13 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import uvicorn
 
 from headwater.catalog import admin
 from headwater.catalog.admin import ApiKeyCreate, TenantStatus, TenantUpdate, UserCreate
@@ -42,8 +46,6 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     from headwater.api.app import create_app
 
     with databases(settings) as dbs:
@@ -58,10 +60,22 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                     flush=True,
                 )
         app = create_app(settings, Database(dbs.app_dsn, max_size=settings.db_pool_max))
-        uvicorn.run(
+        config = uvicorn.Config(
             app, host=args.host or settings.host, port=args.port or settings.port, log_config=None
         )
+        _GracefulServer(config).run()
     return EXIT_OK
+
+
+class _GracefulServer(uvicorn.Server):
+    """Shuts down on SIGINT/SIGTERM and then returns, instead of re-raising the signal as
+    uvicorn does, so the embedded Postgres this process started is stopped on the way out."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self.handle_exit)
+        yield
 
 
 def _run_db(dsn: str, work: Callable[[Conn], Awaitable[Any]]) -> Any:
