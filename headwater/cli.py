@@ -20,7 +20,7 @@ from headwater.catalog.context import Actor, Role
 from headwater.catalog.db import Conn, Database, migrate, set_tenant
 from headwater.catalog.errors import HeadwaterError, NotFound
 from headwater.logging_setup import configure_logging
-from headwater.runtime import databases
+from headwater.runtime import databases, shared_sinks
 from headwater.settings import Settings
 
 log = logging.getLogger("headwater.cli")
@@ -152,6 +152,75 @@ def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from headwater.sync import dead_letters
+    from headwater.sync.worker import WorkerConfig, run_worker
+
+    with databases(settings) as dbs:
+        if dbs.worker_dsn is None:
+            print(
+                "the worker needs HEADWATER_WORKER_DATABASE_URL (a role that is a member of "
+                "headwater_worker)",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+        if args.worker_action is not None:
+
+            async def manage(conn: Conn) -> Any:
+                match args.worker_action:
+                    case "list":
+                        found = await dead_letters.list_dead_letters(
+                            conn, sink=args.sink, status=args.status
+                        )
+                        return [d.model_dump(mode="json") for d in found]
+                    case "retry":
+                        return {
+                            "marked_for_retry": await dead_letters.request_retry(
+                                conn, sink=args.sink, ids=args.ids or None
+                            )
+                        }
+                    case "discard":
+                        return {"discarded": await dead_letters.discard(conn, args.ids)}
+                raise AssertionError(f"unhandled worker command {args.worker_action}")
+
+            _print(_run_db(dbs.worker_dsn, manage))
+            return EXIT_OK
+        sinks = shared_sinks(settings)
+        if not sinks:
+            print(
+                "no mirror outside this process is configured (NEO4J_URI): the embedded mirrors "
+                "are kept current inside `headwater serve`",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+        if settings.worker_metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(settings.worker_metrics_port, addr=settings.host)
+        config = WorkerConfig(
+            batch_size=settings.worker_batch_size,
+            poll_interval=settings.worker_poll_interval,
+            backoff_initial=settings.worker_backoff_initial,
+            backoff_max=settings.worker_backoff_max,
+        )
+        dsn = dbs.worker_dsn
+
+        async def work() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            loop = asyncio.get_running_loop()
+            # Stop between awaits: an interrupted batch rolls back and is applied again later.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, task.cancel)
+            try:
+                await run_worker(dsn, sinks, config)
+            except asyncio.CancelledError:
+                log.info("sync worker stopped")
+
+        asyncio.run(work())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="headwater", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -163,6 +232,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(run=cmd_serve)
+
+    worker = sub.add_parser(
+        "worker", help="tail the outbox into the mirrors outside the API process (several may run)"
+    )
+    worker.set_defaults(run=cmd_worker)
+    dead = worker.add_subparsers(dest="worker_action").add_parser(
+        "dead-letters", help="events a sink rejected permanently"
+    )
+    dead_actions = dead.add_subparsers(dest="worker_action", required=True)
+    dlist = dead_actions.add_parser("list")
+    dlist.add_argument("--sink")
+    dlist.add_argument("--status", choices=["DEAD", "RETRY", "RESOLVED", "DISCARDED"])
+    dretry = dead_actions.add_parser("retry", help="apply again (all of a sink's when no ids)")
+    dretry.add_argument("--sink")
+    dretry.add_argument("ids", type=int, nargs="*")
+    dead_actions.add_parser("discard").add_argument("ids", type=int, nargs="+")
 
     adm_parser = sub.add_parser("admin", help="tenants, users and API keys")
     adm_parser.set_defaults(run=cmd_admin)

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     )
     # The schema owner's DSN, used only to apply migrations.
     admin_database_url: str | None = None
+    # The sync worker's DSN (HEADWATER_WORKER_DATABASE_URL): a member of headwater_worker, which
+    # reads the outbox and the tables mirrors hydrate from across tenants. Embedded: derived.
+    worker_database_url: str | None = None
     neo4j_uri: str | None = Field(
         default=None, validation_alias=AliasChoices("NEO4J_URI", "HEADWATER_NEO4J_URI")
     )
@@ -50,6 +53,13 @@ class Settings(BaseSettings):
     max_page_size: int = 500
     default_page_size: int = 50
     log_level: str = "INFO"
+    # Sync worker: events per batch, polling fallback when no NOTIFY arrives, retry backoff for a
+    # failing sink, and the port `headwater worker` serves /metrics on (0: none).
+    worker_batch_size: int = Field(default=500, ge=1, le=100_000)
+    worker_poll_interval: float = Field(default=5.0, gt=0)
+    worker_backoff_initial: float = Field(default=0.5, gt=0)
+    worker_backoff_max: float = Field(default=60.0, gt=0)
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
 
     @property
     def embedded_postgres(self) -> bool:

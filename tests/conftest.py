@@ -10,6 +10,7 @@ import itertools
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 import psycopg
@@ -46,6 +47,8 @@ class TestDatabase:
     name: str
     admin_dsn: str
     app_dsn: str
+    # The sync worker's role (headwater_worker, given LOGIN by allow_app_login on the template).
+    worker_dsn: str
 
 
 @pytest.fixture
@@ -53,7 +56,12 @@ def test_db(pg_cluster: EmbeddedPostgres) -> Iterator[TestDatabase]:
     name = f"hw_test_{next(_counter)}"
     with psycopg.connect(pg_cluster.admin_dsn, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    yield TestDatabase(name, pg_cluster.dsn(SUPERUSER, name), pg_cluster.dsn("headwater_app", name))
+    yield TestDatabase(
+        name,
+        pg_cluster.dsn(SUPERUSER, name),
+        pg_cluster.dsn("headwater_app", name),
+        pg_cluster.dsn("headwater_worker", name),
+    )
     with psycopg.connect(pg_cluster.admin_dsn, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
@@ -78,7 +86,7 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 class TenantKeys:
     """A tenant with one user and key per role."""
 
-    tenant_id: object
+    tenant_id: UUID
     admin: str
     editor: str
     viewer: str

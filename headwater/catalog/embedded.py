@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 DATABASE = "headwater"
 SUPERUSER = "postgres"
 APP_ROLE = "headwater_app"
+WORKER_ROLE = "headwater_worker"
 _UNPRIVILEGED_USER = "postgres"
 
 
@@ -175,11 +176,13 @@ class EmbeddedPostgres:
         return f"postgresql://{user}@/{database}?host={self.socket_dir}"
 
     def allow_app_login(self, database: str = DATABASE) -> None:
-        """Let the (migration-created) application role log in over the private socket."""
+        """Let the (migration-created) application and sync worker roles log in over the private
+        socket."""
         import psycopg
 
         with psycopg.connect(self.dsn(SUPERUSER, database), autocommit=True) as conn:
             conn.execute(f"ALTER ROLE {APP_ROLE} LOGIN")
+            conn.execute(f"ALTER ROLE {WORKER_ROLE} LOGIN")
 
     @property
     def admin_dsn(self) -> str:
@@ -188,6 +191,10 @@ class EmbeddedPostgres:
     @property
     def app_dsn(self) -> str:
         return self.dsn(APP_ROLE)
+
+    @property
+    def worker_dsn(self) -> str:
+        return self.dsn(WORKER_ROLE)
 
     def stop(self) -> None:
         if not self._started_here:
