@@ -1,0 +1,1 @@
+"""Ingestion from the ecosystem: OpenLineage, dbt, SQL"""
