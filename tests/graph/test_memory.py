@@ -1,0 +1,243 @@
+"""Memory-engine specifics: compaction, bulk loading, and answers at a scale networkx can't check
+quickly (cross-checked against scipy's BFS)."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import uuid4
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.sparse.csgraph import shortest_path
+
+from headwater.graph.memory import MemoryGraphEngine
+from headwater.graph.model import (
+    AssetArrays,
+    AssetState,
+    Direction,
+    FieldArrays,
+    FieldLineageArrays,
+    GraphData,
+    Labels,
+    Mutation,
+    NodeRef,
+    RelationshipArrays,
+    RelationshipState,
+)
+from tests.graph.checks import assert_same_data, outcome
+from tests.graph.strategies import histories
+
+ONE = np.array([1], np.int32)
+NOT_DELETED = np.array([False])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+async def test_compaction_at_any_point_preserves_answers(data: st.DataObject) -> None:
+    history = data.draw(histories())
+    never = MemoryGraphEngine(compact_min=10**9)
+    sometimes = MemoryGraphEngine(compact_min=10**9)
+    tenant = uuid4()
+    if history.bulk:
+        await never.load(tenant, history.bulk_data())
+        await sometimes.load(tenant, history.bulk_data())
+    for batch in history.batched():
+        await never.apply(tenant, batch)
+        await sometimes.apply(tenant, batch)
+        if data.draw(st.booleans()):
+            sometimes.compact(tenant)
+    assert_same_data(await sometimes.snapshot(tenant), await never.snapshot(tenant))
+    assert await sometimes.stats(tenant) == await never.stats(tenant)
+    nodes = [NodeRef.asset(a) for a in history.asset_ids]
+    nodes += [NodeRef.field(f) for f in history.field_ids]
+    for node in nodes:
+        for direction in ("upstream", "downstream"):
+            a = await outcome(never.closure(tenant, [node], direction))
+            b = await outcome(sometimes.closure(tenant, [node], direction))
+            if isinstance(a, tuple) or isinstance(b, tuple):
+                assert a == b
+            else:
+                assert a.distances() == b.distances()
+
+
+async def test_edge_with_new_endpoints_replaces_the_old_one_across_compactions() -> None:
+    engine = MemoryGraphEngine(compact_min=10**9)
+    tenant = uuid4()
+    await engine.apply(
+        tenant,
+        [AssetState(i, "table", 1) for i in (1, 2, 3)] + [RelationshipState(10, 1, 2, "USES", 1)],
+    )
+    engine.compact(tenant)
+    await engine.apply(tenant, [RelationshipState(10, 1, 3, "PRODUCES", 2)])
+    result = await engine.traverse(tenant, NodeRef.asset(1), "downstream", max_depth=None)
+    assert result.distances() == {NodeRef.asset(3): 1}
+    # the old endpoints are gone: 2 no longer feeds 1
+    assert len(await engine.traverse(tenant, NodeRef.asset(2), "downstream")) == 0
+    engine.compact(tenant)
+    late = await engine.apply(tenant, [RelationshipState(10, 1, 2, "USES", 1)])
+    assert late.applied == 0
+    snapshot = await engine.snapshot(tenant)
+    assert snapshot.relationships.id.tolist() == [10]
+    assert snapshot.relationships.target_id.tolist() == [3]
+    assert (await engine.stats(tenant)).relationships == 1
+
+
+def _random_data(
+    rng: np.random.Generator, n: int, m: int, id_stride: int
+) -> tuple[GraphData, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """n assets (ids spaced by ``id_stride``), m relationships of mixed types, some deleted."""
+    ids = np.arange(1, n + 1, dtype=np.int64) * id_stride
+    src = rng.integers(0, n, m)
+    dst = rng.integers(0, n, m)
+    types = rng.integers(0, 4, m).astype(np.int16)  # DEPENDS_ON, PRODUCES, RELATED_TO, USES
+    deleted_assets = rng.random(n) < 0.02
+    deleted_rels = rng.random(m) < 0.05
+    # shuffled rows: the loader must sort them
+    order = rng.permutation(m)
+    data = GraphData(
+        AssetArrays(ids, np.zeros(n, np.int16), ("table",), np.ones(n, np.int32), deleted_assets),
+        relationships=RelationshipArrays(
+            np.arange(1, m + 1, dtype=np.int64)[order],
+            ids[src][order],
+            ids[dst][order],
+            types[order],
+            ("DEPENDS_ON", "PRODUCES", "RELATED_TO", "USES"),
+            np.full(m, 3, np.int32),
+            deleted_rels[order],
+        ),
+    )
+    # the visible flow graph, upstream -> downstream, as positions
+    ok = ~deleted_rels & ~deleted_assets[src] & ~deleted_assets[dst]
+    forward = ok & (types == 1)
+    backward = ok & ((types == 0) | (types == 3))
+    a = np.concatenate([src[forward], dst[backward]])
+    b = np.concatenate([dst[forward], src[backward]])
+    return data, ids, a, b, deleted_assets
+
+
+@pytest.mark.parametrize("id_stride", [1, 97])  # dense ids, and ids spread over a wide range
+async def test_bulk_load_answers_match_scipy(id_stride: int) -> None:
+    rng = np.random.default_rng(id_stride)
+    n, m = 20_000, 60_000
+    data, ids, a, b, deleted = _random_data(rng, n, m, id_stride)
+    engine = MemoryGraphEngine()
+    tenant = uuid4()
+    await engine.load(tenant, data, position="42")
+    assert await engine.position(tenant) == "42"
+    flow = sp.csr_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    starts = [int(s) for s in rng.choice(np.flatnonzero(~deleted), 5, replace=False)]
+    expected = shortest_path(flow, method="D", unweighted=True, indices=starts)
+    reverse = shortest_path(flow.T.tocsr(), method="D", unweighted=True, indices=starts)
+    for k, s in enumerate(starts):
+        sides: tuple[tuple[Direction, np.ndarray], ...] = (
+            ("downstream", expected[k]),
+            ("upstream", reverse[k]),
+        )
+        for direction, table in sides:
+            result = await engine.traverse(
+                tenant, NodeRef.asset(int(ids[s])), direction, max_depth=None
+            )
+            reached = np.flatnonzero(np.isfinite(table))
+            reached = reached[reached != s]
+            want = dict(
+                zip(ids[reached].tolist(), table[reached].astype(int).tolist(), strict=True)
+            )
+            got = {node.id: d for node, d in result.distances().items()}
+            assert got == want
+            for reached_node in list(result)[:50]:
+                assert reached_node.via is not None
+    # the same answers after incremental updates on top of the loaded base
+    await engine.apply(tenant, [AssetState(int(ids[starts[0]]), "table", 2, deleted=True)])
+    with pytest.raises(LookupError):
+        await engine.traverse(tenant, NodeRef.asset(int(ids[starts[0]])), "downstream")
+    snapshot = await engine.snapshot(tenant)
+    assert len(snapshot.relationships) == m
+    assert bool(snapshot.assets.deleted[starts[0]])
+
+
+async def test_load_takes_copies_and_rejects_duplicates() -> None:
+    data = GraphData.from_states(
+        [
+            AssetState(1, "table", 1),
+            AssetState(2, "table", 1),
+            RelationshipState(5, 1, 2, "USES", 1),
+        ]
+    )
+    engine = MemoryGraphEngine()
+    tenant = uuid4()
+    await engine.load(tenant, data)
+    await engine.apply(tenant, [RelationshipState(5, 1, 2, "USES", 2, deleted=True)])
+    assert data.relationships.deleted.tolist() == [False]  # the caller's arrays are untouched
+    assert data.relationships.version.tolist() == [1]
+
+    duplicated = GraphData(
+        AssetArrays(
+            np.array([1, 1]),
+            np.zeros(2, np.int16),
+            ("table",),
+            np.ones(2, np.int32),
+            np.zeros(2, bool),
+        )
+    )
+    with pytest.raises(ValueError, match="duplicate asset ids"):
+        await engine.load(tenant, duplicated)
+    with pytest.raises(ValueError, match="codes outside"):
+        FieldLineageArrays(
+            np.array([1]), np.array([1]), np.array([2]), np.array([3]), ("X",), ONE, NOT_DELETED
+        )
+    with pytest.raises(ValueError, match="length"):
+        FieldArrays(np.array([1, 2]), np.array([1]), np.array([1, 1]), np.array([False, False]))
+
+
+async def test_fields_only_referenced_by_lineage_load_as_invisible_placeholders() -> None:
+    data = GraphData(
+        fields=FieldArrays(
+            np.array([7]), np.array([1]), np.array([1], np.int32), np.array([False])
+        ),
+        field_lineage=FieldLineageArrays(
+            np.array([1]),
+            np.array([7]),
+            np.array([8]),
+            np.array([0]),
+            ("IDENTITY",),
+            ONE,
+            NOT_DELETED,
+        ),
+    )
+    engine = MemoryGraphEngine()
+    tenant = uuid4()
+    await engine.load(tenant, data)
+    # field 7's asset 1 was never seen, field 8 neither: nothing is visible yet
+    assert (await engine.stats(tenant)).fields == 0
+    await engine.apply(tenant, [AssetState(1, "table", 1)])
+    assert (await engine.stats(tenant)).fields == 1
+    assert len(await engine.traverse(tenant, NodeRef.field(7), "downstream")) == 0
+
+
+def test_labels_sequence() -> None:
+    labels = Labels(np.array([1, 0, 1]), ("A", "B"))
+    assert list(labels) == ["B", "A", "B"]
+    assert labels[-1] == "B"
+    assert list(labels[1:]) == ["A", "B"]
+    assert len(labels) == 3
+
+
+async def test_concurrent_queries_from_threads_see_consistent_results() -> None:
+    """Queries hold the tenant lock, so worker threads may share the engine and its scratch."""
+    engine = MemoryGraphEngine()
+    tenant = uuid4()
+    chain: list[Mutation] = [AssetState(i, "table", 1) for i in range(1, 201)]
+    chain += [RelationshipState(i, i, i + 1, "PRODUCES", 1) for i in range(1, 200)]
+    await engine.apply(tenant, chain)
+
+    def walk(start: int) -> int:
+        result = asyncio.run(
+            engine.traverse(tenant, NodeRef.asset(start), "downstream", max_depth=None)
+        )
+        return len(result)
+
+    sizes = await asyncio.gather(*(asyncio.to_thread(walk, s) for s in range(1, 41)))
+    assert sizes == [200 - s for s in range(1, 41)]
