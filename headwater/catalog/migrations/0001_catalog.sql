@@ -99,6 +99,8 @@ CREATE UNIQUE INDEX assets_tenant_qualified_name_key
 CREATE INDEX assets_tenant_type_idx ON assets (tenant_id, type, id) WHERE deleted_at IS NULL;
 CREATE INDEX assets_tenant_name_idx ON assets (tenant_id, lower(name)) WHERE deleted_at IS NULL;
 CREATE INDEX assets_owners_idx ON assets USING gin (owners);
+-- Ingestion resolves a name it does not know through the aliases other sources declared.
+CREATE INDEX assets_aliases_idx ON assets USING gin ((metadata -> 'aliases')) WHERE deleted_at IS NULL;
 CREATE INDEX assets_tenant_updated_idx ON assets (tenant_id, updated_at);
 
 -- Relationships: typed, directed. Rows are soft-deleted so a pair keeps one id and a monotonic

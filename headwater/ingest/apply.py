@@ -1,0 +1,427 @@
+"""Write mapped ingestion units to the catalog, all inside the caller's one transaction.
+
+Every write goes through the catalog's own functions (``upsert_asset``, ``replace_fields``,
+``write_relationship``, ``write_field_lineage``, ``attach_tag_by_name``, ``delete_asset``...), so
+each change gets its audit row and outbox event, and a write that changes nothing records
+nothing: an input that says again what the catalog holds reports every item unchanged and adds
+no row but its raw audit record. An OpenLineage event identical to one already ingested is not
+applied at all (see ``AuditSpec.once``). Units apply in input order; any error aborts the caller's
+transaction, so a batch lands whole or not at all.
+
+Names resolve to live assets by qualified name first, then through ``metadata.aliases``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from pydantic import ValidationError as PydanticValidationError
+
+from headwater.catalog import lookups
+from headwater.catalog.assets import (
+    Asset,
+    AssetCreate,
+    AssetType,
+    AssetUpdate,
+    create_asset,
+    delete_asset,
+    lock_asset,
+    update_asset,
+    upsert_asset,
+)
+from headwater.catalog.base import Outcome
+from headwater.catalog.changes import Change, record
+from headwater.catalog.context import Actor
+from headwater.catalog.db import Conn
+from headwater.catalog.errors import Conflict, Unprocessable
+from headwater.catalog.field_lineage import FieldLineageCreate, write_field_lineage
+from headwater.catalog.fields import FieldSpec, list_fields, replace_fields
+from headwater.catalog.relationships import RelationshipCreate, write_relationship
+from headwater.catalog.tags import attach_tag_by_name
+from headwater.ingest import dbt, openlineage
+from headwater.ingest.batch import (
+    DATA_ASSET_TYPES,
+    AssetSpec,
+    AuditSpec,
+    ColumnEdgeSpec,
+    EdgeSpec,
+    FieldsMode,
+    IngestSummary,
+    IngestUnit,
+    ItemCounts,
+    Loc,
+    RenameSpec,
+    merge_metadata,
+    merge_run,
+)
+
+__all__ = ["apply_units", "ingest_dbt", "ingest_openlineage"]
+
+MAX_OWNERS = 100
+_INFERRED_KEYS = frozenset(openlineage.INFERRED)
+
+
+async def ingest_openlineage(
+    conn: Conn,
+    actor: Actor,
+    events: Sequence[Any],
+    *,
+    loc: Loc = ("body",),
+    indexed: bool = True,
+) -> IngestSummary:
+    """Map every event first (422, nothing written, if any cannot be), then apply them in order."""
+    mapped = openlineage.map_events(events, loc=loc, indexed=indexed)
+    summary = IngestSummary(units=len(mapped.units))
+    for where, msg in mapped.warnings:
+        summary.warn(where, msg)
+    await apply_units(conn, actor, mapped.units, summary)
+    return summary
+
+
+async def ingest_dbt(
+    conn: Conn,
+    actor: Actor,
+    manifest: Any,
+    catalog: Any | None = None,
+    *,
+    namespace: str | None = None,
+    digest: str | None = None,
+) -> IngestSummary:
+    """Map a dbt manifest (and catalog.json) first, then apply it as one unit."""
+    mapped = dbt.map_manifest(manifest, catalog, namespace=namespace, digest=digest)
+    summary = IngestSummary(units=1)
+    for where, msg in mapped.warnings:
+        summary.warn(where, msg)
+    await apply_units(conn, actor, [mapped.unit], summary)
+    return summary
+
+
+async def apply_units(
+    conn: Conn, actor: Actor, units: Sequence[IngestUnit], summary: IngestSummary
+) -> IngestSummary:
+    applier = _Applier(conn, actor, summary)
+    for unit in units:
+        await applier.apply(unit)
+    return summary
+
+
+def _count(counts: ItemCounts, outcome: Outcome) -> None:
+    setattr(counts, outcome.value, getattr(counts, outcome.value) + 1)
+
+
+def _loc_text(loc: Loc) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _field_spec(field: Any) -> FieldSpec:
+    return FieldSpec(
+        name=field.name,
+        data_type=field.data_type,
+        nullable=field.nullable,
+        description=field.description,
+        metadata=field.metadata,
+    )
+
+
+def _merged_field(old: FieldSpec, new: FieldSpec) -> FieldSpec:
+    """A declared column updates what it says and is no longer only inferred."""
+    metadata = {k: v for k, v in old.metadata.items() if k not in _INFERRED_KEYS}
+    metadata.update(new.metadata)
+    return FieldSpec(
+        name=old.name,
+        data_type=new.data_type or old.data_type,
+        nullable=old.nullable,
+        description=new.description or old.description,
+        metadata=metadata,
+    )
+
+
+class _Applier:
+    def __init__(self, conn: Conn, actor: Actor, summary: IngestSummary) -> None:
+        self.conn = conn
+        self.actor = actor
+        self.summary = summary
+        # qualified name -> (asset id, found by that very name); cleared on renames and drops.
+        self.names: dict[str, tuple[int, bool]] = {}
+        self.tags_of: dict[int, set[str]] = {}
+
+    async def resolve(self, qualified_name: str) -> tuple[int, bool] | None:
+        if (known := self.names.get(qualified_name)) is not None:
+            return known
+        asset_id = await lookups.asset_id_by_qualified_name(self.conn, qualified_name)
+        found = (asset_id, True) if asset_id is not None else None
+        if found is None and (
+            alias_of := await lookups.asset_id_by_alias(self.conn, qualified_name)
+        ):
+            found = (alias_of, False)
+        if found is not None:
+            self.names[qualified_name] = found
+        return found
+
+    async def apply(self, unit: IngestUnit) -> None:
+        if unit.audit is not None and not await self.keep_raw(unit.audit) and unit.audit.once:
+            self.summary.duplicates += 1
+            return
+        for rename in unit.renames:
+            await self.rename(rename, unit.loc)
+        ids: dict[str, int] = {}
+        for name, spec in unit.assets.items():
+            ids[name] = await self.asset(spec)
+        for name in unit.drops:
+            await self.drop(name)
+        for name, spec in unit.assets.items():
+            if spec.fields is not None or spec.ensure_fields:
+                await self.fields(ids[name], spec)
+        for name, spec in unit.assets.items():
+            if spec.tags:
+                await self.tags(ids[name], spec)
+        for edge in unit.edges:
+            await self.edge(edge, ids, unit.loc)
+        for column_edge in unit.column_edges:
+            await self.column_edge(column_edge, ids, unit.loc)
+
+    async def keep_raw(self, audit: AuditSpec) -> bool:
+        """Record the raw input unless it is recorded already; True when it is new."""
+        if await lookups.audit_entry_exists(self.conn, audit.entity_type, audit.entity_id):
+            return False
+        change = Change(audit.action, audit.entity_type, audit.entity_id, None, audit.after)
+        await record(self.conn, self.actor, change)
+        return True
+
+    async def rename(self, rename: RenameSpec, loc: Loc) -> None:
+        old = await lookups.asset_id_by_qualified_name(self.conn, rename.previous)
+        if old is None:
+            return  # never seen, or renamed already (a replay)
+        if await lookups.asset_id_by_qualified_name(self.conn, rename.qualified_name) is not None:
+            self.summary.warn(
+                loc,
+                f"cannot rename {rename.previous!r} to {rename.qualified_name!r}: an asset "
+                "already has that name",
+            )
+            return
+        current = await lock_asset(self.conn, old, None)
+        update = AssetUpdate(
+            version=current.version, qualified_name=rename.qualified_name, name=rename.name
+        )
+        await update_asset(self.conn, self.actor, old, update)
+        self.names.clear()
+        self.summary.renamed += 1
+        self.summary.assets.updated += 1
+
+    async def drop(self, qualified_name: str) -> None:
+        asset_id = await lookups.asset_id_by_qualified_name(self.conn, qualified_name)
+        if asset_id is None:
+            return  # never seen, or dropped already
+        current = await lock_asset(self.conn, asset_id, None)
+        await delete_asset(self.conn, self.actor, asset_id, current.version)
+        self.names.clear()
+        self.summary.assets.deleted += 1
+
+    def _create(self, spec: AssetSpec) -> AssetCreate:
+        metadata = merge_metadata(merge_metadata({}, spec.identity), spec.metadata)
+        if spec.aliases:
+            metadata["aliases"] = list(spec.aliases)
+        if spec.run is not None:
+            metadata = merge_metadata(
+                metadata, {"openlineage": {"last_run": merge_run(None, spec.run)}}
+            )
+        return self._validated(
+            spec,
+            type=spec.type,
+            name=spec.name,
+            qualified_name=spec.qualified_name,
+            description=spec.description or "",
+            metadata=metadata,
+            owners=self._owners([], spec),
+        )
+
+    def _validated(self, spec: AssetSpec, **values: Any) -> AssetCreate:
+        try:
+            return AssetCreate(**values)
+        except PydanticValidationError as e:
+            detail = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+            raise Unprocessable(
+                f"{_loc_text(spec.loc)}: {spec.qualified_name!r} cannot be stored: {detail}",
+                errors=[{"loc": list(spec.loc), "msg": detail}],
+            ) from None
+
+    def _owners(self, current: list[str], spec: AssetSpec) -> list[str]:
+        owners = current + [o for o in spec.owners if o not in current]
+        if len(owners) > MAX_OWNERS:
+            self.summary.warn(spec.loc, f"only the first {MAX_OWNERS} owners are kept")
+            owners = owners[:MAX_OWNERS]
+        return owners
+
+    async def asset(self, spec: AssetSpec) -> int:
+        found = await self.resolve(spec.qualified_name)
+        if found is None:
+            try:
+                # A savepoint: when a concurrent writer creates the same name first, this
+                # ingestion updates that asset instead of failing (emitters rarely retry a 409).
+                async with self.conn.transaction():
+                    created = await create_asset(self.conn, self.actor, self._create(spec))
+            except (psycopg.errors.UniqueViolation, Conflict):
+                found = await self.resolve(spec.qualified_name)
+                if found is None:
+                    raise
+            else:
+                self.names[spec.qualified_name] = (created.id, True)
+                self._remember_tags(created)
+                self.summary.assets.created += 1
+                return created.id
+
+        asset_id, exact = found
+        current = await lock_asset(self.conn, asset_id, None)
+        if current.type != spec.type.value:
+            both_data = (
+                spec.type in DATA_ASSET_TYPES and AssetType(current.type) in DATA_ASSET_TYPES
+            )
+            if not both_data:
+                raise Unprocessable(
+                    f"{_loc_text(spec.loc)}: {spec.qualified_name!r} is a {current.type} in the "
+                    f"catalog, not a {spec.type.value}: an asset's type cannot change",
+                    errors=[{"loc": list(spec.loc), "msg": "asset type mismatch"}],
+                )
+            if not spec.type_guessed:
+                self.summary.warn(
+                    spec.loc,
+                    f"{spec.qualified_name!r} stays a {current.type} (this source says "
+                    f"{spec.type.value}): an asset's type cannot change",
+                )
+        metadata = current.metadata
+        if exact:
+            metadata = merge_metadata(metadata, spec.identity)
+        metadata = merge_metadata(metadata, spec.metadata)
+        if spec.aliases:
+            known = list(metadata.get("aliases") or [])
+            metadata["aliases"] = known + [a for a in spec.aliases if a not in known]
+        if spec.run is not None:
+            previous = (metadata.get("openlineage") or {}).get("last_run")
+            last_run = merge_run(previous if isinstance(previous, dict) else None, spec.run)
+            metadata = merge_metadata(metadata, {"openlineage": {"last_run": last_run}})
+        wanted = self._validated(
+            spec,
+            type=AssetType(current.type),
+            name=current.name,
+            qualified_name=current.qualified_name,
+            description=current.description if spec.description is None else spec.description,
+            metadata=metadata,
+            owners=self._owners(current.owners, spec),
+        )
+        asset, outcome = await upsert_asset(self.conn, self.actor, wanted)
+        self._remember_tags(asset)
+        _count(self.summary.assets, outcome)
+        return asset.id
+
+    def _remember_tags(self, asset: Asset) -> None:
+        self.tags_of[asset.id] = {t.name.lower() for t in asset.tags}
+
+    async def fields(self, asset_id: int, spec: AssetSpec) -> None:
+        current = await list_fields(self.conn, asset_id)
+        existing = [_field_spec(f) for f in current.fields]
+        if spec.fields is None:
+            wanted = list(existing)
+        elif spec.fields.mode == FieldsMode.REPLACE:
+            # Columns only inferred from column lineage stay (after the declared ones) with the
+            # lineage through them: dropping them would make a replay re-create them, and a
+            # replay must change nothing.
+            declared = {f.name for f in spec.fields.fields}
+            wanted = list(spec.fields.fields) + [
+                f for f in existing if f.metadata.get("inferred") is True and f.name not in declared
+            ]
+        else:
+            given = {f.name: f for f in spec.fields.fields}
+            given_lower = {f.name.lower(): f for f in spec.fields.fields}
+            wanted = []
+            for old in existing:
+                new = given.pop(old.name, None)
+                if new is None and (new := given_lower.get(old.name.lower())) is not None:
+                    given.pop(new.name, None)
+                wanted.append(old if new is None else _merged_field(old, new))
+            wanted += list(given.values())
+        names = {f.name for f in wanted}
+        wanted += [f for f in spec.ensure_fields if f.name not in names]
+        names |= {f.name for f in spec.ensure_fields}
+
+        before = {f.name: (ordinal, f) for ordinal, f in enumerate(existing)}
+        counts = self.summary.fields
+        changed = False
+        for ordinal, field in enumerate(wanted):
+            previous = before.get(field.name)
+            if previous is None:
+                counts.created += 1
+                changed = True
+            elif previous != (ordinal, field):
+                counts.updated += 1
+                changed = True
+            else:
+                counts.unchanged += 1
+        removed = len(before.keys() - names)
+        counts.deleted += removed
+        if changed or removed:
+            await replace_fields(
+                self.conn,
+                self.actor,
+                asset_id,
+                current.asset_version,
+                wanted,
+                loc=(*spec.loc, "fields"),
+            )
+
+    async def tags(self, asset_id: int, spec: AssetSpec) -> None:
+        have = self.tags_of.setdefault(asset_id, set())
+        for tag in spec.tags:
+            if tag.name.lower() in have:
+                self.summary.tags.unchanged += 1
+                continue
+            await attach_tag_by_name(self.conn, self.actor, asset_id, tag)
+            have.add(tag.name.lower())
+            self.summary.tags.created += 1
+
+    async def _id(self, qualified_name: str, ids: dict[str, int], loc: Loc) -> int:
+        if (asset_id := ids.get(qualified_name)) is not None:
+            return asset_id
+        found = await self.resolve(qualified_name)
+        if found is None:
+            raise Unprocessable(
+                f"{_loc_text(loc)}: no asset has qualified_name {qualified_name!r}",
+                errors=[{"loc": list(loc), "msg": f"unknown asset {qualified_name!r}"}],
+            )
+        return found[0]
+
+    async def edge(self, edge: EdgeSpec, ids: dict[str, int], loc: Loc) -> None:
+        source = await self._id(edge.source, ids, loc)
+        target = await self._id(edge.target, ids, loc)
+        if source == target:
+            self.summary.warn(
+                loc, f"{edge.source!r} and {edge.target!r} are one asset (an alias): no {edge.type}"
+            )
+            return
+        data = RelationshipCreate(
+            source_id=source, target_id=target, type=edge.type, metadata=edge.metadata
+        )
+        _, outcome = await write_relationship(self.conn, self.actor, data, upsert=True)
+        _count(self.summary.relationships, outcome)
+
+    async def column_edge(self, edge: ColumnEdgeSpec, ids: dict[str, int], loc: Loc) -> None:
+        source_asset = await self._id(edge.source, ids, loc)
+        target_asset = await self._id(edge.target, ids, loc)
+        source = await lookups.field_id(self.conn, source_asset, edge.source_field)
+        target = await lookups.field_id(self.conn, target_asset, edge.target_field)
+        if source is None or target is None:
+            missing = edge.source_field if source is None else edge.target_field
+            self.summary.warn(loc, f"field {missing!r} does not exist: column lineage skipped")
+            return
+        if source == target:
+            return
+        data = FieldLineageCreate(
+            source_field_id=source,
+            target_field_id=target,
+            transformation=edge.transformation,
+            description=edge.description,
+            metadata=edge.metadata,
+        )
+        _, outcome = await write_field_lineage(self.conn, self.actor, data, upsert=True)
+        _count(self.summary.field_lineage, outcome)
