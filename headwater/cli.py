@@ -20,7 +20,7 @@ from headwater.catalog.context import Actor, Role
 from headwater.catalog.db import Conn, Database, migrate, set_tenant
 from headwater.catalog.errors import HeadwaterError, NotFound
 from headwater.logging_setup import configure_logging
-from headwater.runtime import databases, shared_sinks
+from headwater.runtime import build_app, databases, shared_sinks
 from headwater.settings import Settings
 
 log = logging.getLogger("headwater.cli")
@@ -46,8 +46,6 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from headwater.api.app import create_app
-
     with databases(settings) as dbs:
         if dbs.embedded:
             created = _run_db(dbs.app_dsn, admin.bootstrap_default_tenant)
@@ -59,7 +57,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                     f"{key.key}\n",
                     flush=True,
                 )
-        app = create_app(settings, Database(dbs.app_dsn, max_size=settings.db_pool_max))
+        app = build_app(settings, dbs.app_dsn, dbs.worker_dsn)
         config = uvicorn.Config(
             app, host=args.host or settings.host, port=args.port or settings.port, log_config=None
         )
@@ -221,6 +219,48 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_input(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as file:
+        return file.read()
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    """Ingest into the configured (or embedded) store directly, in one transaction."""
+    import hashlib
+
+    from headwater.ingest.apply import ingest_dbt, ingest_openlineage
+    from headwater.ingest.payload import load_documents, loads
+
+    try:
+        if args.source == "openlineage":
+            events = load_documents(_read_input(args.file), what=args.file)
+        else:
+            manifest_bytes = _read_input(args.manifest)
+            catalog_bytes = _read_input(args.catalog) if args.catalog else b""
+            manifest = loads(manifest_bytes, what=args.manifest)
+            catalog = loads(catalog_bytes, what=args.catalog) if args.catalog else None
+            digest = hashlib.sha256(manifest_bytes + b"\0" + catalog_bytes).hexdigest()
+    except OSError as e:
+        print(f"error: cannot read {e.filename}: {e.strerror}", file=sys.stderr)
+        return EXIT_ERROR
+
+    async def work(conn: Conn) -> Any:
+        actor = await _enter_tenant(conn, args.tenant)
+        if args.source == "openlineage":
+            summary = await ingest_openlineage(conn, actor, events, loc=(args.file,))
+        else:
+            summary = await ingest_dbt(
+                conn, actor, manifest, catalog, namespace=args.namespace, digest=digest
+            )
+        return summary.model_dump(mode="json")
+
+    with databases(settings) as dbs:
+        _print(_run_db(dbs.app_dsn, work))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="headwater", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -248,6 +288,24 @@ def build_parser() -> argparse.ArgumentParser:
     dretry.add_argument("--sink")
     dretry.add_argument("ids", type=int, nargs="*")
     dead_actions.add_parser("discard").add_argument("ids", type=int, nargs="+")
+
+    ingest_parser = sub.add_parser(
+        "ingest", help="load lineage into the store (all or nothing; prints what changed)"
+    )
+    ingest_parser.set_defaults(run=cmd_ingest)
+    sources = ingest_parser.add_subparsers(dest="source", required=True)
+    ol = sources.add_parser("openlineage", help="OpenLineage events: a JSON event or array, NDJSON")
+    ol.add_argument("file", help="the file to read, or - for standard input")
+    ol.add_argument("--tenant", default="default", help="tenant slug (default: default)")
+    dbt = sources.add_parser("dbt", help="a dbt manifest.json (schema v1..v12)")
+    dbt.add_argument("manifest", help="target/manifest.json, or - for standard input")
+    dbt.add_argument("--catalog", help="target/catalog.json: column types from the warehouse")
+    dbt.add_argument("--tenant", default="default", help="tenant slug (default: default)")
+    dbt.add_argument(
+        "--namespace",
+        help="the warehouse's OpenLineage namespace, e.g. postgres://host:5432 "
+        "(default: the manifest's adapter type)",
+    )
 
     adm_parser = sub.add_parser("admin", help="tenants, users and API keys")
     adm_parser.set_defaults(run=cmd_admin)

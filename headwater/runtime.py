@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 
-from headwater.catalog.db import migrate
+from fastapi import FastAPI
+
+from headwater.api.app import create_app
+from headwater.catalog.db import Database, migrate
 from headwater.catalog.embedded import EmbeddedPostgres
+from headwater.graph.engine import GraphEngine
+from headwater.graph.memory import MemoryGraphEngine
 from headwater.settings import Settings
 from headwater.sync.events import Sink
+from headwater.sync.graph_loader import load_graphs
+from headwater.sync.graph_sink import GraphSink
+from headwater.sync.tailer import consistent_snapshot
+from headwater.sync.worker import SyncWorker, WorkerConfig, check_worker_role
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +73,63 @@ def shared_sinks(settings: Settings) -> list[Sink]:
             "no Neo4j credentials settings exist yet"
         )
     return []
+
+
+@asynccontextmanager
+async def embedded_mirrors(
+    settings: Settings, worker_dsn: str, engine: GraphEngine
+) -> AsyncIterator[None]:
+    """The in-process mirrors of the embedded defaults: load every tenant's graph from one
+    snapshot, then tail the outbox from that snapshot's position into the engine."""
+    database = Database(worker_dsn, min_size=1, max_size=3)
+    await database.open()
+    try:
+        await check_worker_role(database)
+        started = time.perf_counter()
+        async with consistent_snapshot(database) as (conn, position):
+            loaded = await load_graphs(conn)
+        for tenant_id, data in loaded.tenants.items():
+            await engine.load(tenant_id, data, position=str(position))
+        log.info(
+            "graph loaded",
+            extra={
+                "tenants": len(loaded.tenants),
+                "edges": loaded.edges,
+                "seconds": round(time.perf_counter() - started, 3),
+                "position": str(position),
+            },
+        )
+        config = WorkerConfig(
+            batch_size=settings.worker_batch_size,
+            poll_interval=settings.worker_poll_interval,
+            backoff_initial=settings.worker_backoff_initial,
+            backoff_max=settings.worker_backoff_max,
+        )
+        worker = SyncWorker(database, config, listen_dsn=worker_dsn)
+        worker.add_local_sink(GraphSink(engine), position)
+        task = asyncio.create_task(worker.run(), name="embedded-sync")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+    finally:
+        await database.close()
+
+
+def build_app(settings: Settings, app_dsn: str, worker_dsn: str | None) -> FastAPI:
+    """The API with the memory graph, kept current in-process when a worker DSN is known."""
+    if worker_dsn is None:
+        raise RuntimeError(
+            "serving lineage from the in-process graph needs HEADWATER_WORKER_DATABASE_URL (a "
+            "member of headwater_worker) to load it and keep it current"
+        )
+    engine = MemoryGraphEngine()
+    database = Database(app_dsn, max_size=settings.db_pool_max)
+    return create_app(
+        settings,
+        database,
+        engine,
+        background=lambda: embedded_mirrors(settings, worker_dsn, engine),
+    )

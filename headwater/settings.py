@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     max_page_size: int = 500
     default_page_size: int = 50
     log_level: str = "INFO"
+    # Lineage query caps: a request above one is lowered to it and the response says so.
+    max_lineage_depth: int = Field(default=100, ge=1)
+    max_lineage_nodes: int = Field(default=10_000, ge=1)
+    default_lineage_limit: int = Field(default=1_000, ge=1)
+    max_view_nodes: int = Field(default=2_000, ge=1)
+    max_path_depth: int = Field(default=10, ge=1)
+    max_paths: int = Field(default=1_000, ge=1)
     # Sync worker: events per batch, polling fallback when no NOTIFY arrives, retry backoff for a
     # failing sink, and the port `headwater worker` serves /metrics on (0: none).
     worker_batch_size: int = Field(default=500, ge=1, le=100_000)

@@ -16,12 +16,12 @@ import httpx
 import psycopg
 import pytest
 
-from headwater.api.app import create_app
 from headwater.catalog import admin
 from headwater.catalog.admin import ApiKeyCreate, UserCreate
 from headwater.catalog.context import Actor, Role
 from headwater.catalog.db import Database, migrate
 from headwater.catalog.embedded import SUPERUSER, EmbeddedPostgres
+from headwater.runtime import build_app
 from headwater.settings import Settings
 
 TEMPLATE = "hw_template"
@@ -123,9 +123,12 @@ async def other_tenant(database: Database) -> TenantKeys:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def client(settings: Settings, test_db: TestDatabase) -> AsyncIterator[httpx.AsyncClient]:
+    """The API as ``headwater serve`` builds it: the memory graph kept current in-process."""
     assert settings.database_url is not None
-    app = create_app(settings, Database(settings.database_url, max_size=8))
+    app = build_app(
+        settings.model_copy(update={"db_pool_max": 8}), test_db.app_dsn, test_db.worker_dsn
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 import pytest
 
@@ -20,15 +22,16 @@ def test_every_named_statement_plans_against_the_migrated_schema(test_db: TestDa
     with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
         for name, statement in Q.items():
             params = {key: None for key in _param_names(statement)}
+            # EXPLAIN cannot take COPY: plan the query it exports instead.
+            copied = re.fullmatch(r"COPY \((.*)\)\s+TO STDOUT.*", statement, re.DOTALL)
+            query = copied.group(1) if copied else statement
             try:
-                conn.execute(f"EXPLAIN {statement}", params)
+                conn.execute(f"EXPLAIN {query}", params)
             except psycopg.Error as e:
                 pytest.fail(f"statement {name!r} does not match the schema: {e}")
 
 
 def _param_names(statement: str) -> set[str]:
-    import re
-
     return set(re.findall(r"%\((\w+)\)s", statement))
 
 

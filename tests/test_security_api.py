@@ -100,7 +100,21 @@ QUERY: dict[tuple[str, str], dict[str, Any]] = {
     ("DELETE", "/api/v1/relationships/{relationship_id}"): {"version": 1},
     ("DELETE", "/api/v1/field-lineage/{lineage_id}"): {"version": 1},
     ("GET", "/api/v1/assets/lookup"): {"qualified_name": "db.orders"},
+    # Routes that name their node in the query: the id is filled in like a path parameter.
+    ("GET", "/api/v1/lineage/upstream"): {"asset_id": "{asset_id}"},
+    ("GET", "/api/v1/lineage/downstream"): {"field_id": "{field_id}"},
+    ("GET", "/api/v1/lineage/graph"): {"asset_id": "{asset_id}"},
+    ("GET", "/api/v1/lineage/paths"): {"from_asset_id": "{asset_id}", "to_asset_id": "{asset_id}"},
 }
+
+
+def _names_an_id(method: str, path: str) -> bool:
+    return "{" in path or any("{" in str(v) for v in QUERY.get((method, path), {}).values())
+
+
+def _query(method: str, path: str, ids: dict[str, int]) -> dict[str, Any] | None:
+    query = QUERY.get((method, path))
+    return None if query is None else {k: _fill(str(v), ids) for k, v in query.items()}
 
 
 def _fill(path: str, ids: dict[str, int]) -> str:
@@ -120,13 +134,13 @@ async def test_every_route_with_an_id_answers_404_for_another_tenant(
     await seed(client, database, other_tenant)  # identical data in the other tenant
     checked = 0
     for method, path in api_routes():
-        if "{" not in path:
+        if not _names_an_id(method, path):
             continue
         response = await client.request(
             method,
             _fill(path, ids),
             json=BODIES.get((method, path)),
-            params=QUERY.get((method, path)),
+            params=_query(method, path, ids),
             headers=other_tenant.headers("admin"),
         )
         assert response.status_code == 404, (method, path, response.text)
@@ -140,10 +154,10 @@ async def test_lists_never_show_another_tenants_rows(
     mine = await seed(client, database, tenant)
     theirs = await seed(client, database, other_tenant)
     for method, path in api_routes():
-        if method != "GET" or "{" in path:
+        if method != "GET" or _names_an_id(method, path):
             continue
         response = await client.get(
-            path, params=QUERY.get((method, path)), headers=other_tenant.headers("admin")
+            path, params=_query(method, path, theirs), headers=other_tenant.headers("admin")
         )
         if path == "/api/v1/assets/lookup":
             # Same qualified name in both tenants: each sees its own asset.
@@ -168,7 +182,7 @@ async def test_viewer_gets_403_on_every_write_endpoint(
             method,
             _fill(path, ids),
             json=BODIES.get((method, path)),
-            params=QUERY.get((method, path)),
+            params=_query(method, path, ids),
             headers=tenant.headers("viewer"),
         )
         assert response.status_code == 403, (method, path, response.text)

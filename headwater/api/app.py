@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
@@ -13,18 +13,30 @@ from headwater.api.deps import AppState
 from headwater.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from headwater.api.routers import ROUTERS, health
 from headwater.catalog.db import Database, check_app_role
+from headwater.graph.engine import GraphEngine
 from headwater.settings import Settings
 
 
-def create_app(settings: Settings, database: Database) -> FastAPI:
-    """Build the app around a database; the lifespan opens and closes its pool."""
+def create_app(
+    settings: Settings,
+    database: Database,
+    graph: GraphEngine | None = None,
+    *,
+    background: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+) -> FastAPI:
+    """Build the app around a database and a lineage graph; the lifespan opens and closes the
+    pool and runs ``background`` (the composition root's mirrors) while the app serves."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await database.open()
         try:
             await check_app_role(database)
-            yield
+            if background is None:
+                yield
+            else:
+                async with background():
+                    yield
         finally:
             await database.close()
 
@@ -34,7 +46,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
         description="Graph-native lineage: impact analysis, lineage and asset search.",
         lifespan=lifespan,
     )
-    app.state.headwater = AppState(settings=settings, database=database)
+    app.state.headwater = AppState(settings=settings, database=database, graph=graph)
     problems.install(app)
     api = APIRouter(prefix="/api/v1")
     for router in ROUTERS:

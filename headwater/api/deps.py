@@ -18,6 +18,7 @@ from headwater.catalog.context import Actor, Role
 from headwater.catalog.db import Conn, Database
 from headwater.catalog.errors import Forbidden, Unauthorized
 from headwater.catalog.queries import Q
+from headwater.graph.engine import GraphEngine
 from headwater.logging_setup import request_id_var
 from headwater.settings import Settings
 
@@ -29,6 +30,7 @@ _DUMMY_HASH = apikeys.hash_secret("0" * apikeys.SECRET_LENGTH)
 class AppState:
     settings: Settings
     database: Database
+    graph: GraphEngine | None = None
 
 
 def app_state(request: Request) -> AppState:

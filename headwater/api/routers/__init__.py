@@ -8,6 +8,8 @@ from headwater.api.routers import (
     audit,
     bulk,
     fields,
+    lineage,
+    lineage_ingest,
     relationships,
     tags,
     tasks,
@@ -23,4 +25,6 @@ ROUTERS: list[APIRouter] = [
     fields.router,
     fields.lineage_router,
     bulk.router,
+    lineage_ingest.router,
+    lineage.router,
 ]
