@@ -31,9 +31,30 @@ setup() {
         "$VENV/bin/pip" install -q -e '.[dev]'
         echo "$want" > "$stamp"
     fi
+    build_ui
     # Neo4j's own Cypher linter, pinned by the lock file.
     if [ ! -d tools/cypher-lint/node_modules ] || [ tools/cypher-lint/package-lock.json -nt tools/cypher-lint/node_modules ]; then
         (cd tools/cypher-lint && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
+
+# The web UI (ui/ -> headwater/ui/dist, not committed): dependencies from the lock file, rebuilt
+# when the lock file or any of its sources is newer than the last build.
+build_ui() {
+    if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules ]; then
+        (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+        touch ui/node_modules
+    fi
+    local built=headwater/ui/dist/index.html
+    if [ ! -f "$built" ] || [ -n "$(find ui -path ui/node_modules -prune -o -type f -newer "$built" -print -quit)" ]; then
+        (cd ui && npm run build --silent)
+    fi
+}
+
+# Debian's chromium for the UI tests: Playwright drives it and never downloads a browser.
+ensure_chromium() {
+    if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq chromium >/dev/null || true
     fi
 }
 
@@ -45,6 +66,7 @@ case "${1:-}" in
         ;;
     test)
         setup
+        ensure_chromium
         shift
         "$VENV/bin/ruff" check .
         "$VENV/bin/ruff" format --check .

@@ -19,8 +19,10 @@ from headwater.catalog.admin import ApiKeyCreate, TenantStatus, TenantUpdate, Us
 from headwater.catalog.context import Actor, Role
 from headwater.catalog.db import Conn, Database, migrate, set_tenant
 from headwater.catalog.errors import HeadwaterError, NotFound
+from headwater.impact_cli import add_impact_parser
 from headwater.logging_setup import configure_logging
-from headwater.runtime import build_app, databases, shared_sinks
+from headwater.runtime import build_app, databases, run_task_runner, shared_sinks
+from headwater.search import reconcile as search_reconcile
 from headwater.settings import Settings
 
 log = logging.getLogger("headwater.cli")
@@ -184,10 +186,13 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             _print(_run_db(dbs.worker_dsn, manage))
             return EXIT_OK
         sinks = shared_sinks(settings)
-        if not sinks:
+        # Background tasks (bulk ingestion) run here unless HEADWATER_TASK_RUNNER=false.
+        run_tasks = settings.task_runner is not False
+        if not sinks and not run_tasks:
             print(
                 "no mirror outside this process is configured (NEO4J_URI): the embedded mirrors "
-                "are kept current inside `headwater serve`",
+                "are kept current inside `headwater serve`, and the task runner is off "
+                "(HEADWATER_TASK_RUNNER=false): nothing to run",
                 file=sys.stderr,
             )
             return EXIT_ERROR
@@ -211,12 +216,119 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, task.cancel)
             try:
-                await run_worker(dsn, sinks, config)
+                async with asyncio.TaskGroup() as group:
+                    if sinks:
+                        group.create_task(run_worker(dsn, sinks, config))
+                    if run_tasks:
+                        group.create_task(run_task_runner(settings, dbs.app_dsn, dsn))
             except asyncio.CancelledError:
                 log.info("sync worker stopped")
 
         asyncio.run(work())
     return EXIT_OK
+
+
+def _reconcile_over_http(settings: Settings, args: argparse.Namespace, sink: str) -> int:
+    """Reconcile a mirror that lives inside a running server, through its admin endpoints (the
+    caller's tenant, the one the key belongs to)."""
+    import httpx
+
+    if settings.url is None or settings.api_key is None:
+        print("error: set HEADWATER_URL and HEADWATER_API_KEY (an admin key)", file=sys.stderr)
+        return EXIT_ERROR
+    headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
+    try:
+        with httpx.Client(base_url=settings.url.rstrip("/"), timeout=args.wait + 120) as http:
+            if args.check:
+                params: dict[str, Any] = {"sink": sink, "wait": args.wait}
+                params["examples"] = args.examples
+                response = http.get("/api/v1/admin/sync/drift", params=params, headers=headers)
+            else:
+                response = http.post(
+                    "/api/v1/admin/sync/rebuild", params={"sink": sink}, headers=headers
+                )
+    except httpx.HTTPError as e:
+        print(f"error: cannot reach {settings.url}: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    if response.status_code != 200:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        print(f"error: {response.status_code}: {detail}", file=sys.stderr)
+        return EXIT_ERROR
+    body = response.json()
+    _print(body)
+    return EXIT_GATE if args.check and body["drift"] else EXIT_OK
+
+
+def _reconcile_graph(settings: Settings, args: argparse.Namespace) -> int:
+    """The graph mirror: Neo4j (NEO4J_URI) directly, with the worker's role; the memory graph
+    through the server that holds it (HEADWATER_URL)."""
+    from headwater.catalog.db import Database
+    from headwater.runtime import graph_backend, neo4j_graph_sink
+    from headwater.sync.graph_mirror import check_shared, load_shared
+    from headwater.sync.worker import check_worker_role
+
+    if graph_backend(settings) == "memory":
+        if settings.url is None:
+            print(
+                "error: the memory graph lives inside `headwater serve`: set HEADWATER_URL and "
+                "HEADWATER_API_KEY (an admin key) to reconcile it there (or NEO4J_URI for the "
+                "shared Neo4j mirror)",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+        return _reconcile_over_http(settings, args, "graph")
+
+    with databases(settings) as dbs:
+        if dbs.worker_dsn is None:
+            print("error: reconcile needs HEADWATER_WORKER_DATABASE_URL", file=sys.stderr)
+            return EXIT_ERROR
+        dsn = dbs.worker_dsn
+
+        async def work() -> tuple[dict[str, Any], bool]:
+            sink = neo4j_graph_sink(settings)
+            database = Database(dsn, min_size=1, max_size=3)
+            await database.open()
+            try:
+                await check_worker_role(database)
+                await sink.setup()
+                if args.check:
+                    report = await check_shared(
+                        database, sink.name, sink.engine, wait=args.wait, examples=args.examples
+                    )
+                    return report.as_dict(), report.drift
+                loaded = await load_shared(database, sink.name, sink.engine, force=True)
+                assert loaded is not None  # forced
+                return loaded.as_dict(), False
+            finally:
+                await sink.engine.close()
+                await database.close()
+
+        body, drift = asyncio.run(work())
+    _print(body)
+    return EXIT_GATE if drift else EXIT_OK
+
+
+# Each mirror's reconcile, by --sink name.
+RECONCILERS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "graph": _reconcile_graph,
+    **{name: search_reconcile.cli_command(name) for name in search_reconcile.SINKS},
+}
+
+
+def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    """Rebuild mirrors from Postgres, or with --check only report drift (exit 1 when found)."""
+    names = list(RECONCILERS) if args.sink is None else [args.sink]
+    unknown = [n for n in names if n not in RECONCILERS]
+    if unknown:
+        print(
+            f"error: unknown sink {unknown[0]!r}: choose from {', '.join(RECONCILERS)}",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    return max(RECONCILERS[name](settings, args) for name in names)
 
 
 def _read_input(path: str) -> bytes:
@@ -227,12 +339,17 @@ def _read_input(path: str) -> bytes:
 
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
-    """Ingest into the configured (or embedded) store directly, in one transaction."""
+    """Ingest into the configured (or embedded) store directly, in one transaction; with a
+    server (--server, HEADWATER_URL), as a background task there, following its progress."""
     import hashlib
 
     from headwater.ingest.apply import ingest_dbt, ingest_openlineage
     from headwater.ingest.payload import load_documents, loads
 
+    if args.source == "sql":
+        return _ingest_sql(settings, args)
+    if server := args.server or settings.url:
+        return _ingest_task(settings, args, server)
     try:
         if args.source == "openlineage":
             events = load_documents(_read_input(args.file), what=args.file)
@@ -259,6 +376,86 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     with databases(settings) as dbs:
         _print(_run_db(dbs.app_dsn, work))
     return EXIT_OK
+
+
+def _ingest_task(settings: Settings, args: argparse.Namespace, server: str) -> int:
+    from headwater import cli_ingest
+
+    params: dict[str, str] = {}
+    try:
+        if args.source == "openlineage":
+            task_type, label, data = "openlineage.ndjson", args.file, _read_input(args.file)
+        else:
+            task_type, label = "dbt.manifest", args.manifest
+            catalog = _read_input(args.catalog) if args.catalog else None
+            data = cli_ingest.dbt_upload(_read_input(args.manifest), catalog)
+            if args.namespace:
+                params["namespace"] = args.namespace
+    except OSError as e:
+        print(f"error: cannot read {e.filename}: {e.strerror}", file=sys.stderr)
+        return EXIT_ERROR
+    return cli_ingest.upload_task(
+        settings,
+        server,
+        task_type,
+        data,
+        filename=cli_ingest.file_label(label),
+        params=params,
+        wait=not args.no_wait,
+        timeout=args.timeout,
+    )
+
+
+def _ingest_sql(settings: Settings, args: argparse.Namespace) -> int:
+    from headwater import cli_ingest
+    from headwater.ingest.sql_record import SqlLineageRequest, analyse_sql
+
+    try:
+        text = _read_input(args.file).decode("utf-8")
+        schema = json.loads(_read_input(args.schema)) if args.schema else {}
+    except OSError as e:
+        print(f"error: cannot read {e.filename}: {e.strerror}", file=sys.stderr)
+        return EXIT_ERROR
+    except (UnicodeDecodeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    request = {
+        "dialect": args.dialect,
+        "sql": text,
+        "default_catalog": args.default_catalog,
+        "default_schema": args.default_schema,
+        "namespace": args.namespace,
+        "schema": schema,
+        "record": args.record,
+    }
+    result: dict[str, Any]
+    if server := args.server or settings.url:
+        answer = cli_ingest.sql_over_http(settings, server, request)
+        if isinstance(answer, int):
+            return answer
+        result = answer
+    elif args.record:
+        parsed = SqlLineageRequest.model_validate(request)
+
+        async def work(conn: Conn) -> Any:
+            actor = await _enter_tenant(conn, args.tenant)
+            return (await analyse_sql(conn, parsed, actor)).model_dump(mode="json")
+
+        with databases(settings) as dbs:
+            result = _run_db(dbs.app_dsn, work)
+    else:
+        result = cli_ingest.sql_offline(request)
+    print(json.dumps(result, indent=2) if args.format == "json" else cli_ingest.sql_table(result))
+    return EXIT_OK
+
+
+def _server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="a running Headwater (default: $HEADWATER_URL), with HEADWATER_API_KEY; "
+        "without one, the store is written directly",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -289,6 +486,27 @@ def build_parser() -> argparse.ArgumentParser:
     dretry.add_argument("ids", type=int, nargs="*")
     dead_actions.add_parser("discard").add_argument("ids", type=int, nargs="+")
 
+    reconcile = sub.add_parser(
+        "reconcile",
+        help="rebuild mirrors from Postgres; with --check only report drift (exit 1 if any)",
+        description="Rebuild mirrors from Postgres, or with --check report their drift as "
+        "JSON. Exit status: 0 rebuilt or no drift, 1 --check found drift, 2 an error.",
+    )
+    reconcile.add_argument("--sink", help="the mirror (default: all): " + ", ".join(RECONCILERS))
+    reconcile.add_argument(
+        "--check", action="store_true", help="only compare: missing, extra, stale per kind"
+    )
+    reconcile.add_argument(
+        "--wait",
+        type=float,
+        default=30.0,
+        help="seconds to let the mirror catch up with the compared snapshot (default 30)",
+    )
+    reconcile.add_argument(
+        "--examples", type=int, default=10, help="differences listed per tenant (default 10)"
+    )
+    reconcile.set_defaults(run=cmd_reconcile)
+
     ingest_parser = sub.add_parser(
         "ingest", help="load lineage into the store (all or nothing; prints what changed)"
     )
@@ -306,6 +524,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="the warehouse's OpenLineage namespace, e.g. postgres://host:5432 "
         "(default: the manifest's adapter type)",
     )
+    for tasked in (ol, dbt):
+        _server_options(tasked)
+        tasked.add_argument(
+            "--no-wait",
+            action="store_true",
+            help="with a server: print the queued task and return instead of following it",
+        )
+        tasked.add_argument(
+            "--timeout",
+            type=float,
+            metavar="SECONDS",
+            help="with a server: stop following the task after this long (exit 2; it goes on)",
+        )
+    sql = sources.add_parser(
+        "sql", help="table and column lineage of a SQL script; recorded with --record"
+    )
+    sql.add_argument("file", help="the script, or - for standard input")
+    sql.add_argument("--dialect", required=True, help="postgres, snowflake, bigquery, tsql, ...")
+    sql.add_argument("--default-catalog", help="catalog (database) of tables named without one")
+    sql.add_argument("--default-schema", help="schema of tables named without one")
+    sql.add_argument(
+        "--namespace", help="assets are named '{namespace}/{table}' (default: the dialect)"
+    )
+    sql.add_argument(
+        "--schema", metavar="FILE", help='known columns, JSON: {"db.schema.table": ["col", ...]}'
+    )
+    sql.add_argument("--record", action="store_true", help="write the lineage to the catalog")
+    sql.add_argument("--format", choices=["json", "table"], default="json")
+    sql.add_argument("--tenant", default="default", help="tenant slug (default: default)")
+    _server_options(sql)
+
+    add_impact_parser(sub)
 
     adm_parser = sub.add_parser("admin", help="tenants, users and API keys")
     adm_parser.set_defaults(run=cmd_admin)

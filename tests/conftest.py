@@ -15,6 +15,7 @@ from uuid import UUID
 import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
 
 from headwater.catalog import admin
 from headwater.catalog.admin import ApiKeyCreate, UserCreate
@@ -22,6 +23,7 @@ from headwater.catalog.context import Actor, Role
 from headwater.catalog.db import Database, migrate
 from headwater.catalog.embedded import SUPERUSER, EmbeddedPostgres
 from headwater.runtime import build_app
+from headwater.search.embeddings import Embedder
 from headwater.settings import Settings
 
 TEMPLATE = "hw_template"
@@ -124,12 +126,48 @@ async def other_tenant(database: Database) -> TenantKeys:
 
 @pytest.fixture
 async def client(settings: Settings, test_db: TestDatabase) -> AsyncIterator[httpx.AsyncClient]:
-    """The API as ``headwater serve`` builds it: the memory graph kept current in-process."""
+    """The API as ``headwater serve`` builds it: the memory graph kept current in-process. The
+    search mirrors are left out (``search_client`` has them): embedding every write would slow
+    down the tests that do not search."""
     assert settings.database_url is not None
     app = build_app(
-        settings.model_copy(update={"db_pool_max": 8}), test_db.app_dsn, test_db.worker_dsn
+        settings.model_copy(update={"db_pool_max": 8}),
+        test_db.app_dsn,
+        test_db.worker_dsn,
+        search=False,
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             yield http
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Iterator[Embedder]:
+    """all-MiniLM-L6-v2, loaded once per session (it takes seconds); its cache is in memory."""
+    model = Embedder()
+    yield model
+    model.close()
+
+
+@pytest.fixture
+async def search_app(
+    settings: Settings, test_db: TestDatabase, embedder: Embedder
+) -> AsyncIterator[FastAPI]:
+    """The app exactly as ``headwater serve`` builds it, search mirrors included: tantivy and
+    milvus-lite under the test's data directory, fed from the outbox in-process."""
+    app = build_app(
+        settings.model_copy(update={"db_pool_max": 8}),
+        test_db.app_dsn,
+        test_db.worker_dsn,
+        embedder=embedder,
+    )
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def search_client(search_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=search_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http

@@ -12,8 +12,10 @@ from headwater.api import problems
 from headwater.api.deps import AppState
 from headwater.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from headwater.api.routers import ROUTERS, health
+from headwater.api.ui import mount_ui
 from headwater.catalog.db import Database, check_app_role
 from headwater.graph.engine import GraphEngine
+from headwater.search.hybrid import HybridSearch
 from headwater.settings import Settings
 
 
@@ -23,6 +25,7 @@ def create_app(
     graph: GraphEngine | None = None,
     *,
     background: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+    search: HybridSearch | None = None,
 ) -> FastAPI:
     """Build the app around a database and a lineage graph; the lifespan opens and closes the
     pool and runs ``background`` (the composition root's mirrors) while the app serves."""
@@ -46,13 +49,14 @@ def create_app(
         description="Graph-native lineage: impact analysis, lineage and asset search.",
         lifespan=lifespan,
     )
-    app.state.headwater = AppState(settings=settings, database=database, graph=graph)
+    app.state.headwater = AppState(settings=settings, database=database, graph=graph, search=search)
     problems.install(app)
     api = APIRouter(prefix="/api/v1")
     for router in ROUTERS:
         api.include_router(router)
     app.include_router(api)
     app.include_router(health.router)
+    mount_ui(app)
     # Outermost first: the request id must exist before a 413 is rendered.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

@@ -6,13 +6,14 @@ The session dependency commits when the endpoint returns and before the response
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from headwater.api.mirrors import MirrorAdmin
 from headwater.catalog import apikeys, db
 from headwater.catalog.context import Actor, Role
 from headwater.catalog.db import Conn, Database
@@ -20,6 +21,7 @@ from headwater.catalog.errors import Forbidden, Unauthorized
 from headwater.catalog.queries import Q
 from headwater.graph.engine import GraphEngine
 from headwater.logging_setup import request_id_var
+from headwater.search.hybrid import HybridSearch
 from headwater.settings import Settings
 
 # Compared against when the prefix is unknown, so a miss costs the same as a wrong secret.
@@ -31,6 +33,10 @@ class AppState:
     settings: Settings
     database: Database
     graph: GraphEngine | None = None
+    # In-process mirrors by sink name, registered by the composition root once they run.
+    mirrors: dict[str, MirrorAdmin] = field(default_factory=dict)
+    # Discovery search over the search mirrors; None when this process runs without them.
+    search: HybridSearch | None = None
 
 
 def app_state(request: Request) -> AppState:
@@ -112,3 +118,22 @@ def _session(role: Role) -> Any:
 ReadSession = Annotated[Session, _session(Role.VIEWER)]
 WriteSession = Annotated[Session, _session(Role.EDITOR)]
 AdminSession = Annotated[Session, _session(Role.ADMIN)]
+
+
+def actor_for(role: Role) -> Callable[..., Awaitable[Actor]]:
+    """Authenticate in a short transaction of its own, for endpoints that work on other
+    connections for a long time: a request transaction left open meanwhile would hold every
+    mirror's outbox tailer back (its transaction id stays below their snapshot bound)."""
+
+    async def dependency(request: Request, state: State) -> Actor:
+        token = _bearer_token(request)
+        async with state.database.transaction() as conn:
+            actor = await authenticate(conn, token, request)
+        if not actor.has_role(role):
+            raise Forbidden(f"this operation needs the {role.value} role")
+        return actor
+
+    return dependency
+
+
+AdminActor = Annotated[Actor, Depends(actor_for(Role.ADMIN))]

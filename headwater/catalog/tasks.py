@@ -14,11 +14,14 @@ they are set (enqueue and complete), so a large payload is not copied into every
 
 Runner side: every function works in the caller's transaction, and the rows are tenant-scoped
 by row-level security. ``claim_next_task`` takes the tenant and binds the transaction to it; the
-others (``report_progress``, ``complete_task``, ``fail_task``) need the caller's transaction bound
-to the task's tenant already (``Database.transaction(tenant_id)``). A runner that serves every
-tenant cannot pick tasks across tenants through the application role: it needs a dedicated
-worker role with its own policy on ``background_tasks``, or it loops over the tenants.
-A typical loop::
+others (``claim_task``, ``report_progress``, ``complete_task``, ``fail_task``, ``release_task``,
+``abandon_stalled_task``) need the caller's transaction bound to the task's tenant already
+(``Database.transaction(tenant_id)``). A runner that serves every tenant finds candidates through
+the worker role (``task_queue.due_tasks``, which reads only the queue's bookkeeping columns) and
+claims each with ``claim_task`` under its tenant; see ``headwater.ingest.tasks``. Passing
+``worker_id`` to the runner-side functions makes them act only while that runner still holds the
+task (a task requeued as stalled and claimed elsewhere is no longer its to finish).
+A single-tenant loop::
 
     async with database.transaction() as conn:
         task = await claim_next_task(conn, tenant_id, "worker-1")
@@ -87,10 +90,10 @@ class Task(BaseModel):
     finished_at: datetime | None
 
 
-def retry_delay(retry: int) -> timedelta:
+def retry_delay(retry: int, base: timedelta = RETRY_BASE) -> timedelta:
     """The wait before retry number ``retry`` (1 for the first): exponential, capped."""
     # The exponent is bounded so a large retry count cannot overflow timedelta.
-    return min(RETRY_BASE * (1 << min(max(retry - 1, 0), 20)), RETRY_CAP)
+    return min(base * (1 << min(max(retry - 1, 0), 20)), RETRY_CAP)
 
 
 def _state(task: Task, *, with_payload: bool = False, with_result: bool = False) -> dict[str, Any]:
@@ -252,26 +255,35 @@ async def claim_next_task(conn: Conn, tenant_id: UUID, worker_id: str) -> Task |
     return after
 
 
-async def report_progress(conn: Conn, task_id: int, progress: int) -> bool:
+async def report_progress(
+    conn: Conn, task_id: int, progress: int, *, worker_id: str | None = None
+) -> bool:
     """Record ``progress`` (0-100) of a running task; False when the task is no longer RUNNING
-    (cancelled, say), which tells the runner to stop."""
+    (cancelled, say) or no longer held by ``worker_id``, which tells the runner to stop."""
     if not 0 <= progress <= 100:
         raise Unprocessable(
             "progress must be between 0 and 100",
             errors=[{"loc": ["progress"], "msg": "must be in 0..100"}],
         )
-    if await db.fetch_one(conn, Q["set_task_progress"], {"id": task_id, "progress": progress}):
+    params = {"id": task_id, "progress": progress, "worker_id": worker_id}
+    statement = "set_task_progress" if worker_id is None else "set_task_progress_of_worker"
+    if await db.fetch_one(conn, Q[statement], params):
         return True
     await get_task(conn, task_id)  # NotFound for a task that does not exist at all
     return False
 
 
-async def _lock_running(conn: Conn, task_id: int) -> tuple[dict[str, Any], Task] | None:
-    """The locked running task; None when it was cancelled meanwhile (the runner's result is
-    dropped); Conflict when it is in any other state, which is a runner bug."""
+async def _lock_running(
+    conn: Conn, task_id: int, worker_id: str | None = None
+) -> tuple[dict[str, Any], Task] | None:
+    """The locked running task; None when it was cancelled meanwhile, or is no longer held by
+    ``worker_id`` (the runner's result is dropped); Conflict when it is in any other state,
+    which is a runner bug."""
     row = await _lock(conn, task_id)
     task = _task(row)
     if task.status == TaskStatus.CANCELLED:
+        return None
+    if worker_id is not None and (task.locked_by != worker_id or task.status != TaskStatus.RUNNING):
         return None
     if task.status != TaskStatus.RUNNING:
         raise Conflict(
@@ -280,10 +292,12 @@ async def _lock_running(conn: Conn, task_id: int) -> tuple[dict[str, Any], Task]
     return row, task
 
 
-async def complete_task(conn: Conn, task_id: int, result: Any) -> Task:
+async def complete_task(
+    conn: Conn, task_id: int, result: Any, *, worker_id: str | None = None
+) -> Task:
     """RUNNING -> SUCCEEDED with ``result`` (any JSON value) and progress 100. A task cancelled
-    while it ran stays CANCELLED and is returned unchanged."""
-    locked = await _lock_running(conn, task_id)
+    while it ran (or, given ``worker_id``, taken over by another runner) is returned unchanged."""
+    locked = await _lock_running(conn, task_id, worker_id)
     if locked is None:
         return await get_task(conn, task_id)
     row, before = locked
@@ -303,16 +317,26 @@ async def complete_task(conn: Conn, task_id: int, result: Any) -> Task:
     return after
 
 
-async def fail_task(conn: Conn, task_id: int, error: str) -> Task:
+async def fail_task(
+    conn: Conn,
+    task_id: int,
+    error: str,
+    *,
+    permanent: bool = False,
+    worker_id: str | None = None,
+    retry_base: timedelta = RETRY_BASE,
+) -> Task:
     """Record a failed attempt. While ``retries < max_retries`` the task goes back to PENDING with
-    ``retries + 1`` and ``run_after = now() + retry_delay(retries + 1)``; otherwise it is FAILED.
-    A task cancelled while it ran stays CANCELLED and is returned unchanged."""
-    locked = await _lock_running(conn, task_id)
+    ``retries + 1`` and ``run_after = now() + retry_delay(retries + 1, retry_base)``; otherwise,
+    or at once when the failure is ``permanent`` (bad input: a retry would fail the same way), it
+    is FAILED. A task cancelled while it ran (or, given ``worker_id``, taken over by another
+    runner) is returned unchanged."""
+    locked = await _lock_running(conn, task_id, worker_id)
     if locked is None:
         return await get_task(conn, task_id)
     row, before = locked
-    if before.retries < before.max_retries:
-        delay = retry_delay(before.retries + 1)
+    if not permanent and before.retries < before.max_retries:
+        delay = retry_delay(before.retries + 1, retry_base)
         after = _task(
             await db.fetch_one(
                 conn,
@@ -330,3 +354,65 @@ async def fail_task(conn: Conn, task_id: int, error: str) -> Task:
         Change(action, "task", task_id, _state(before), _state(after), after.version),
     )
     return after
+
+
+async def claim_task(conn: Conn, task_id: int, worker_id: str) -> Task | None:
+    """Mark the task RUNNING for ``worker_id`` if it is still PENDING and due, and no other
+    runner is claiming it this moment (SKIP LOCKED); None otherwise. The caller's transaction is
+    bound to the task's tenant, so a task of another tenant is simply not found."""
+    if not worker_id:
+        raise ValueError("worker_id must not be empty")
+    row = await db.fetch_one(conn, Q["claim_pending_task"], {"id": task_id})
+    if row is None:
+        return None
+    before = _task(row)
+    after = _task(
+        await db.fetch_one(conn, Q["start_task"], {"id": before.id, "worker_id": worker_id})
+    )
+    await record(
+        conn,
+        _runner(row),
+        Change("task.claim", "task", after.id, _state(before), _state(after), after.version),
+    )
+    return after
+
+
+async def release_task(conn: Conn, task_id: int, worker_id: str) -> Task | None:
+    """RUNNING -> PENDING without counting an attempt, for a runner that stops (shutdown) before
+    the task finished; None when ``worker_id`` no longer holds it."""
+    locked = await _lock_running(conn, task_id, worker_id)
+    if locked is None:
+        return None
+    row, before = locked
+    after = _task(await db.fetch_one(conn, Q["release_task"], {"id": task_id}))
+    await record(
+        conn,
+        _runner(row),
+        Change("task.release", "task", task_id, _state(before), _state(after), after.version),
+    )
+    return after
+
+
+async def abandon_stalled_task(
+    conn: Conn, task_id: int, stale_after: timedelta, *, retry_base: timedelta = RETRY_BASE
+) -> Task | None:
+    """Fail a RUNNING task whose runner has not reported for ``stale_after`` (it crashed): it is
+    retried like any failed attempt, or FAILED when none are left. None when it is not stalled
+    (any more): it finished, or its runner reported meanwhile."""
+    row = await _lock(conn, task_id)
+    task = _task(row)
+    if task.status != TaskStatus.RUNNING:
+        return None
+    stalled = await db.fetch_one(
+        conn, Q["task_is_stalled"], {"id": task_id, "stale_seconds": stale_after.total_seconds()}
+    )
+    if stalled is None or not stalled["stalled"]:
+        return None
+    seconds = round(stale_after.total_seconds())
+    return await fail_task(
+        conn,
+        task_id,
+        f"runner {task.locked_by} stopped reporting for more than {seconds}s (it stopped or "
+        "crashed): the attempt is abandoned",
+        retry_base=retry_base,
+    )

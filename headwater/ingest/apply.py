@@ -13,7 +13,7 @@ Names resolve to live assets by qualified name first, then through ``metadata.al
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -99,10 +99,19 @@ async def ingest_dbt(
 
 
 async def apply_units(
-    conn: Conn, actor: Actor, units: Sequence[IngestUnit], summary: IngestSummary
+    conn: Conn,
+    actor: Actor,
+    units: Sequence[IngestUnit],
+    summary: IngestSummary,
+    *,
+    before_each: Callable[[int], Awaitable[None]] | None = None,
 ) -> IngestSummary:
+    """Apply ``units`` in order with one applier; ``before_each(index)`` runs before each unit
+    (a background task's progress point, which may stop the work by raising)."""
     applier = _Applier(conn, actor, summary)
-    for unit in units:
+    for index, unit in enumerate(units):
+        if before_each is not None:
+            await before_each(index)
         await applier.apply(unit)
     return summary
 

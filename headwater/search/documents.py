@@ -6,7 +6,7 @@ correct when deliveries arrive late or twice:
 
 * ``version``: an integer that grows with every change to *anything* the document is built from.
   The asset's own version is not enough (attaching a tag or editing a column does not bump it), so
-  the sync sink should use a monotonic position of the change, e.g. the outbox event's position.
+  versions derive from the outbox's transaction ids (see :mod:`headwater.search.source`).
   Engines apply a document only when its version is greater than the one they hold.
 * ``deleted``: a tombstone. Engines keep ``(tenant, asset, version, deleted)`` after a delete so a
   late, older upsert cannot resurrect the asset; a later restore (higher version) can.

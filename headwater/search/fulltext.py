@@ -187,6 +187,10 @@ class FullTextEngine(Protocol):
         """The versions held for these assets (tombstones included), for drift checks."""
         ...
 
+    async def live_versions(self, tenant_id: UUID) -> dict[int, int]:
+        """Every live document of the tenant and its version (reconcile's drift check)."""
+        ...
+
     async def count(self, tenant_id: UUID) -> int:
         """Live documents of the tenant."""
         ...

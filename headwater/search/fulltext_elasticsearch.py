@@ -64,6 +64,8 @@ __all__ = ["DEFAULT_INDEX", "ElasticsearchEngine", "connect"]
 DEFAULT_INDEX: Final = "headwater-assets"
 RETRYABLE: Final = frozenset({429, 500, 502, 503, 504})
 MAX_ATTEMPTS: Final = 5
+# Documents per page when listing a tenant's whole index (reconcile).
+_SCAN_PAGE: Final = 5000
 BACKOFF_SECONDS: Final = 0.5
 # Markers the highlighter wraps matches in; private-use characters cannot occur in real text
 # that matters, and are stripped from the fragment when the ranges are computed.
@@ -357,6 +359,30 @@ class ElasticsearchEngine:
             if values:
                 clauses.append({"terms": {field_name: sorted(values)}})
         return clauses
+
+    async def live_versions(self, tenant_id: UUID) -> dict[int, int]:
+        # search_after over the asset id: unlike from/size it is not capped at 10,000 hits.
+        found: dict[int, int] = {}
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {
+                "index": self._index,
+                "routing": str(tenant_id),
+                "query": {"bool": {"filter": self._filter(tenant_id, NO_FILTERS)}},
+                "sort": [{"asset_id": "asc"}],
+                "size": _SCAN_PAGE,
+                "source": ["asset_id"],
+                "version": True,
+                "track_total_hits": False,
+            }
+            if after is not None:
+                body["search_after"] = after
+            hits = (await self._client.search(**body))["hits"]["hits"]
+            for hit in hits:
+                found[int(hit["_source"]["asset_id"])] = int(hit["_version"])
+            if len(hits) < _SCAN_PAGE:
+                return found
+            after = hits[-1]["sort"]
 
     async def count(self, tenant_id: UUID) -> int:
         response = await self._client.count(

@@ -183,6 +183,8 @@ class TantivyEngine:
 
     def __init__(self, directory: Path, *, writer_heap_bytes: int = 64_000_000) -> None:
         directory.mkdir(parents=True, exist_ok=True)
+        # True when this call created the index: whatever a checkpoint says it holds, it is empty.
+        self.created = not (directory / "meta.json").exists()
         self._schema = _schema()
         self._index = tantivy.Index(self._schema, path=str(directory), reuse=True)
         self._analyzers = _analyzers()
@@ -284,6 +286,21 @@ class TantivyEngine:
 
     async def held_versions(self, tenant_id: UUID, asset_ids: Sequence[int]) -> dict[int, int]:
         return self._held(tenant_id, asset_ids)
+
+    async def live_versions(self, tenant_id: UUID) -> dict[int, int]:
+        searcher = self._index.searcher()
+        live = self._live(tenant_id, NO_FILTERS)
+        total = _count(searcher.search(live, limit=1))
+        if not total:
+            return {}
+        addresses = [address for _, address in searcher.search(live, limit=total, count=False).hits]
+        ids = searcher.fast_field_values("asset_id", addresses)
+        versions = searcher.fast_field_values("version", addresses)
+        return {
+            int(a): int(v)
+            for a, v in zip(ids, versions, strict=True)
+            if a is not None and v is not None
+        }
 
     async def count(self, tenant_id: UUID) -> int:
         searcher = self._index.searcher()

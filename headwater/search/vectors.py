@@ -128,6 +128,10 @@ class VectorEngine(Protocol):
         """For each query vector, the tenant's nearest live assets, best first."""
         ...
 
+    async def live_versions(self, tenant_id: UUID) -> dict[int, int]:
+        """Every live record of the tenant and its version (reconcile's drift check)."""
+        ...
+
     async def count(self, tenant_id: UUID) -> int:
         """Live vectors of the tenant."""
         ...
@@ -166,10 +170,14 @@ class MilvusVectorEngine:
         token: str = "",
     ) -> None:
         self._client = MilvusClient(uri=uri, token=token)
+        # milvus-lite serves a local file from threads of this process until told to stop.
+        self._lite_path = None if uri.startswith(("http://", "https://", "tcp://")) else uri
         self._collection = collection
         self._dimension = dimension
         self._lock = threading.Lock()
-        if not self._client.has_collection(collection):
+        # True when this call created the collection: whatever a checkpoint says, it is empty.
+        self.created = not self._client.has_collection(collection)
+        if self.created:
             self._create(index_type)
         self._client.load_collection(collection)
 
@@ -210,7 +218,11 @@ class MilvusVectorEngine:
         )
 
     async def flush(self) -> None:
-        await asyncio.to_thread(self._client.flush, self._collection)
+        await asyncio.to_thread(self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._client.flush(self._collection)
 
     async def drop_tenant(self, tenant_id: UUID) -> None:
         def drop() -> None:
@@ -222,7 +234,18 @@ class MilvusVectorEngine:
         await asyncio.to_thread(drop)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._client.close)
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        # Under the write lock: a cancelled sink's write may still run in its thread, and
+        # closing the collection under it would leave milvus-lite's files half written.
+        with self._lock:
+            self._client.close()
+            if self._lite_path is not None:
+                # Otherwise the server (and its lock on the file) lives until the process exits.
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(self._lite_path)
 
     def _row(self, record: VectorRecord) -> dict[str, Any]:
         if record.vector is None or record.deleted:
@@ -345,6 +368,25 @@ class MilvusVectorEngine:
                 )
             out.append(hits)
         return out
+
+    def _live_versions(self, tenant_id: UUID) -> dict[int, int]:
+        iterator = self._client.query_iterator(
+            self._collection,
+            batch_size=_QUERY_CHUNK,
+            filter=self._filter(tenant_id, NO_FILTERS),
+            output_fields=["asset_id", "version"],
+            consistency_level="Strong",
+        )
+        found: dict[int, int] = {}
+        try:
+            while rows := iterator.next():
+                found.update({int(row["asset_id"]): int(row["version"]) for row in rows})
+        finally:
+            iterator.close()
+        return found
+
+    async def live_versions(self, tenant_id: UUID) -> dict[int, int]:
+        return await asyncio.to_thread(self._live_versions, tenant_id)
 
     async def count(self, tenant_id: UUID) -> int:
         rows = await asyncio.to_thread(

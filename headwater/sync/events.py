@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
-from headwater.catalog.db import Conn
+from headwater.catalog.db import Conn, Database
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -106,6 +106,15 @@ class Sink(Protocol):
         ...
 
     async def apply(self, batch: Batch) -> None: ...
+
+
+@runtime_checkable
+class Bootstrapping(Protocol):
+    """A shared sink that must hold a snapshot of Postgres before it tails: the worker calls
+    ``bootstrap`` (with the worker role's database) before it runs the sink; it loads a new mirror
+    and sets the sink's checkpoint itself (see headwater/sync/graph_mirror.py)."""
+
+    async def bootstrap(self, database: Database) -> None: ...
 
 
 class PermanentSinkError(Exception):

@@ -40,7 +40,14 @@ from psycopg import sql
 from headwater.catalog.db import Conn, Database, fetch_one, latest_migration
 from headwater.catalog.queries import Q
 from headwater.sync import dead_letters, tailer
-from headwater.sync.events import Batch, OutboxEvent, PermanentSinkError, Position, Sink
+from headwater.sync.events import (
+    Batch,
+    Bootstrapping,
+    OutboxEvent,
+    PermanentSinkError,
+    Position,
+    Sink,
+)
 from headwater.sync.metrics import SyncMetrics, default_metrics
 
 log = logging.getLogger(__name__)
@@ -273,6 +280,11 @@ class SinkRunner:
             resolved += 1
         return resolved
 
+    async def applied_position(self) -> Position:
+        """Every event up to this position has been applied and its batch committed."""
+        async with self._database.transaction() as conn:
+            return await self._checkpoint.current(conn)
+
     async def refresh_lag(self) -> None:
         async with self._database.transaction() as conn:
             position = await self._checkpoint.current(conn)
@@ -338,7 +350,11 @@ class SyncWorker:
             runner.wake.set()
 
     async def prepare(self) -> None:
-        """Create the shared sinks' checkpoint rows (a new sink starts at the outbox's start)."""
+        """Create the shared sinks' checkpoint rows (a new sink starts at the outbox's start),
+        after letting a sink that loads itself from a snapshot do so (``Bootstrapping``)."""
+        for runner in self.runners.values():
+            if runner.shared and isinstance(runner.sink, Bootstrapping):
+                await runner.sink.bootstrap(self._database)
         async with self._database.transaction() as conn:
             for runner in self.runners.values():
                 if runner.shared:

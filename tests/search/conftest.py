@@ -3,7 +3,7 @@
 ``fulltext`` runs each conformance test once per full-text engine. Elasticsearch joins when
 ``ELASTICSEARCH_URL`` is set or a Docker engine is reachable (a throwaway container, whose image
 ``ELASTICSEARCH_IMAGE`` may override; the server's major version must match the client's); each
-test gets its own index. The model loads once per session.
+test gets its own index. The model loads once per session (``embedder``, in tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -91,11 +91,6 @@ async def fulltext(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     if isinstance(engine, ElasticsearchEngine):
         await engine.delete_index()
     await engine.close()
-
-
-@pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return Embedder()
 
 
 @pytest.fixture(scope="session")

@@ -319,3 +319,20 @@ async def test_retagging_replaces_the_document(fulltext: FullTextEngine, tenant_
     )
     assert [h.asset_id for h in restricted.hits] == [CONTACTS]
     assert await fulltext.count(tenant_a) == 8
+
+
+async def test_live_versions_list_a_tenants_live_documents(
+    fulltext: FullTextEngine, tenant_a: UUID, tenant_b: UUID
+) -> None:
+    await _index(fulltext, samples.catalog(tenant_a, version=3))
+    await _index(fulltext, samples.catalog(tenant_b, version=5))
+    await fulltext.delete(tenant_a, {CONTACTS: 4})
+    await _index(
+        fulltext, [build_document(tenant_a, ORDERS, 9, type="table", name="o", qualified_name="o")]
+    )
+    await fulltext.refresh()
+    held = await fulltext.live_versions(tenant_a)
+    expected = dict.fromkeys(set(range(1, 9)) - {CONTACTS}, 3) | {ORDERS: 9}
+    assert held == expected  # the tombstone is not live
+    assert await fulltext.live_versions(tenant_b) == dict.fromkeys(range(1, 9), 5)
+    assert await fulltext.live_versions(UUID(int=0)) == {}

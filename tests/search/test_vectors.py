@@ -187,3 +187,18 @@ async def test_natural_language_finds_assets_without_shared_words(
     results = await semantic.search(tenant_a, list(queries), limit=5)
     for (query, expected), hits in zip(queries.items(), results, strict=True):
         assert expected in [h.asset_id for h in hits], query
+
+
+async def test_live_versions_list_a_tenants_live_records(
+    milvus: MilvusVectorEngine, tenant_a: UUID, tenant_b: UUID
+) -> None:
+    # More than one page of the iterator.
+    await _write(milvus, [_record(tenant_a, i, 2, seed=i) for i in range(1, 1202)])
+    await _write(milvus, [_record(tenant_b, 1, 7, seed=1)])
+    await milvus.delete(tenant_a, {5: 3})
+    await _write(milvus, [_record(tenant_a, 6, 8, seed=6)])
+    held = await milvus.live_versions(tenant_a)
+    assert len(held) == 1200
+    assert 5 not in held
+    assert (held[1], held[6]) == (2, 8)
+    assert await milvus.live_versions(tenant_b) == {1: 7}

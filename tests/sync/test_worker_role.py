@@ -149,8 +149,10 @@ async def test_cli_manages_dead_letters(
 
 
 def test_cli_worker_without_an_external_mirror_says_why(
-    worker_env: TestDatabase, capsys: pytest.CaptureFixture[str]
+    worker_env: TestDatabase, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # With the task runner on (the default), the worker has work even without a mirror.
+    monkeypatch.setenv("HEADWATER_TASK_RUNNER", "false")
     assert main(["worker"]) == EXIT_ERROR
     assert "kept current inside `headwater serve`" in capsys.readouterr().err
 

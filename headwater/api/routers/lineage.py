@@ -4,25 +4,30 @@ Upstream and downstream follow data flow only (DESIGN.md: PRODUCES flows job -> 
 USES/DEPENDS_ON flow source -> consumer, CONTAINS/RELATED_TO are structure). A query starts at an
 asset (``asset_id`` or ``qualified_name``) or at a column (``field_id``). Every cap the server
 applies is reported in the response (``depth_capped``, ``limit_capped``, ``truncated``).
+
+``GET /api/v1/lineage?nodeId=&depth=`` answers in Marquez's lineage format (see
+:func:`marquez_lineage`), so tools built for Marquez can read Headwater.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
 from headwater.api.deps import ReadSession, Session, State
-from headwater.catalog import hydrate
+from headwater.catalog import hydrate, marquez
 from headwater.catalog.assets import AssetType, resolve_qualified_name
 from headwater.catalog.db import Conn
 from headwater.catalog.errors import HeadwaterError, NotFound, Unprocessable
 from headwater.catalog.hydrate import AssetSummary, FieldSummary
 from headwater.catalog.relationships import RelationshipType
 from headwater.graph.engine import DEFAULT_NODE_CAP, GraphEngine
-from headwater.graph.model import Edge, NodeRef
+from headwater.graph.model import FLOW_DIRECTIONS, Edge, Flow, NodeRef, UnknownNode
 
 router = APIRouter(prefix="/lineage", tags=["lineage"])
 
@@ -397,3 +402,405 @@ async def paths(
         truncated=found.truncated,
         nodes=nodes,
     )
+
+
+# --- Marquez-compatible lineage -------------------------------------------------------------------
+
+
+class MarquezId(BaseModel):
+    namespace: str
+    name: str
+
+
+class MarquezEdge(BaseModel):
+    """Data flows from ``origin`` to ``destination`` (node ids)."""
+
+    origin: str
+    destination: str
+
+
+class MarquezField(BaseModel):
+    name: str
+    type: str | None
+    tags: list[str]
+    description: str | None
+
+
+class MarquezDataset(BaseModel):
+    id: MarquezId
+    type: Literal["DB_TABLE", "STREAM"]
+    name: str
+    physicalName: str
+    createdAt: datetime
+    updatedAt: datetime
+    namespace: str
+    sourceName: str
+    fields: list[MarquezField]
+    tags: list[str]
+    lastModifiedAt: datetime | None
+    description: str | None
+    lastLifecycleState: str | None
+    facets: dict[str, Any]
+
+
+class MarquezRun(BaseModel):
+    """The job's last OpenLineage run (``metadata.openlineage.last_run``); times as received."""
+
+    id: str
+    createdAt: str | None
+    updatedAt: str | None
+    nominalStartTime: str | None
+    nominalEndTime: str | None
+    state: Literal["NEW", "RUNNING", "COMPLETED", "ABORTED", "FAILED"]
+    startedAt: str | None
+    endedAt: str | None
+    durationMs: int | None
+    args: dict[str, Any]
+    facets: dict[str, Any]
+
+
+class MarquezJob(BaseModel):
+    id: MarquezId
+    type: Literal["BATCH", "STREAM", "SERVICE"]
+    name: str
+    simpleName: str
+    parentJobName: str | None
+    parentJobUuid: str | None
+    createdAt: datetime
+    updatedAt: datetime
+    namespace: str
+    inputs: list[MarquezId]
+    outputs: list[MarquezId]
+    location: str | None
+    description: str | None
+    latestRun: MarquezRun | None
+
+
+class MarquezInputField(BaseModel):
+    namespace: str
+    dataset: str
+    datasetVersion: str | None
+    field: str
+    transformationDescription: str | None
+    transformationType: str | None
+
+
+class MarquezColumn(BaseModel):
+    namespace: str
+    dataset: str
+    field: str
+    fieldType: str | None
+    transformationDescription: str | None
+    transformationType: str | None
+    inputFields: list[MarquezInputField]
+
+
+class MarquezNode(BaseModel):
+    id: str
+    type: Literal["DATASET", "JOB", "DATASET_FIELD"]
+    data: MarquezDataset | MarquezJob | MarquezColumn
+    inEdges: list[MarquezEdge]
+    outEdges: list[MarquezEdge]
+
+
+class MarquezLineage(BaseModel):
+    """Marquez's ``LineageGraph``: the nodes, sorted by id, each with its in and out edges."""
+
+    graph: list[MarquezNode]
+
+
+FLOW_TYPES: list[str] = [t for t, f in FLOW_DIRECTIONS.items() if f is not Flow.NONE]
+_RUN_STATES: dict[str, Literal["NEW", "RUNNING", "COMPLETED", "ABORTED", "FAILED"]] = {
+    "START": "RUNNING",
+    "RUNNING": "RUNNING",
+    "COMPLETE": "COMPLETED",
+    "ABORT": "ABORTED",
+    "FAIL": "FAILED",
+}
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _openlineage(asset: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = asset["metadata"].get("openlineage")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _run(last: object) -> MarquezRun | None:
+    if not isinstance(last, Mapping) or not isinstance(last.get("run_id"), str):
+        return None
+    started, ended = _text(last.get("started_at")), _text(last.get("ended_at"))
+    duration = None
+    if started is not None and ended is not None:
+        try:
+            delta = datetime.fromisoformat(ended) - datetime.fromisoformat(started)
+            duration = int(delta.total_seconds() * 1000)
+        except (TypeError, ValueError):
+            duration = None
+    return MarquezRun(
+        id=last["run_id"],
+        createdAt=started or _text(last.get("latest_event_time")),
+        updatedAt=_text(last.get("latest_event_time")),
+        nominalStartTime=_text(last.get("nominal_start_time")),
+        nominalEndTime=_text(last.get("nominal_end_time")),
+        state=_RUN_STATES.get(str(last.get("state")), "NEW"),
+        startedAt=started,
+        endedAt=ended,
+        durationMs=duration,
+        args={},
+        facets={},
+    )
+
+
+def _dataset(asset: Mapping[str, Any], namespace: str, name: str) -> MarquezDataset:
+    source = _openlineage(asset).get("data_source")
+    source_name = _text(source.get("name")) if isinstance(source, Mapping) else None
+    return MarquezDataset(
+        id=MarquezId(namespace=namespace, name=name),
+        type="STREAM" if asset["type"] == "topic" else "DB_TABLE",
+        name=name,
+        physicalName=name,
+        createdAt=asset["created_at"],
+        updatedAt=asset["updated_at"],
+        namespace=namespace,
+        sourceName=source_name or namespace,
+        fields=[
+            MarquezField(
+                name=f["name"],
+                type=_text(f.get("type")),
+                tags=[],
+                description=_text(f.get("description")),
+            )
+            for f in asset["fields"]
+        ],
+        tags=list(asset["tags"]),
+        lastModifiedAt=None,
+        description=_text(asset["description"]),
+        lastLifecycleState=None,
+        facets={},
+    )
+
+
+def _job(
+    asset: Mapping[str, Any],
+    namespace: str,
+    name: str,
+    inputs: list[MarquezId],
+    outputs: list[MarquezId],
+) -> MarquezJob:
+    meta = _openlineage(asset)
+    parent = meta.get("parent")
+    parent_name = _text(parent.get("name")) if isinstance(parent, Mapping) else None
+    simple = name
+    if parent_name and name.startswith(parent_name + "."):
+        simple = name[len(parent_name) + 1 :]
+    job_type = meta.get("job_type")
+    processing = job_type.get("processingType") if isinstance(job_type, Mapping) else None
+    location = meta.get("source_code_location")
+    return MarquezJob(
+        id=MarquezId(namespace=namespace, name=name),
+        type="STREAM" if processing == "STREAMING" else "BATCH",
+        name=name,
+        simpleName=simple,
+        parentJobName=parent_name,
+        parentJobUuid=None,
+        createdAt=asset["created_at"],
+        updatedAt=asset["updated_at"],
+        namespace=namespace,
+        inputs=inputs,
+        outputs=outputs,
+        location=_text(location.get("url")) if isinstance(location, Mapping) else None,
+        description=_text(asset["description"]),
+        latestRun=_run(meta.get("last_run")),
+    )
+
+
+@dataclass
+class _MarquezNodes:
+    """The hydrated nodes of a view under their Marquez ids, and the flows among them."""
+
+    assets: dict[int, dict[str, Any]]
+    fields: dict[int, dict[str, Any]]
+    names: dict[int, tuple[str, str]]
+    ids: dict[NodeRef, str]
+    refs: dict[str, NodeRef]
+    flows: dict[tuple[str, str], Edge]
+    into: dict[str, list[MarquezEdge]]
+    out_of: dict[str, list[MarquezEdge]]
+
+    @classmethod
+    async def load(
+        cls, conn: Conn, refs: Sequence[NodeRef], edges: Sequence[Edge]
+    ) -> _MarquezNodes:
+        fields = await marquez.fields_for_lineage(conn, {r.id for r in refs if r.kind == "field"})
+        assets = await marquez.assets_for_lineage(
+            conn,
+            {r.id for r in refs if r.kind == "asset"} | {f["asset_id"] for f in fields.values()},
+        )
+        names = {
+            asset_id: marquez.asset_name(a["qualified_name"], a["metadata"])
+            for asset_id, a in assets.items()
+        }
+        ids: dict[NodeRef, str] = {}
+        taken: set[str] = set()
+        for ref in refs:
+            if ref.kind == "asset" and ref.id in assets:
+                a = assets[ref.id]
+                node_id = marquez.asset_node_id(a["type"], a["qualified_name"], a["metadata"])
+            elif ref.kind == "field" and ref.id in fields and fields[ref.id]["asset_id"] in assets:
+                namespace, dataset = names[fields[ref.id]["asset_id"]]
+                node_id = marquez.field_node_id(namespace, dataset, fields[ref.id]["name"])
+            else:
+                continue  # Postgres no longer shows it: left out, with its edges
+            # Two assets can map to one Marquez id (``default/x`` and ``x``): the nearer stays.
+            if node_id not in taken:
+                taken.add(node_id)
+                ids[ref] = node_id
+        flows: dict[tuple[str, str], Edge] = {}
+        for edge in edges:
+            ends = edge.flow()
+            if ends is not None and ends[0] in ids and ends[1] in ids:
+                flows.setdefault((ids[ends[0]], ids[ends[1]]), edge)
+        into: dict[str, list[MarquezEdge]] = {}
+        out_of: dict[str, list[MarquezEdge]] = {}
+        for origin, destination in sorted(flows):
+            shown = MarquezEdge(origin=origin, destination=destination)
+            out_of.setdefault(origin, []).append(shown)
+            into.setdefault(destination, []).append(shown)
+        refs_by_id = {node_id: ref for ref, node_id in ids.items()}
+        return cls(assets, fields, names, ids, refs_by_id, flows, into, out_of)
+
+    def _dataset_ids(self, node_ids: list[str]) -> list[MarquezId]:
+        found = [self.refs[n] for n in node_ids]
+        return [
+            MarquezId(namespace=self.names[r.id][0], name=self.names[r.id][1])
+            for r in found
+            if r.kind == "asset" and marquez.asset_node_type(self.assets[r.id]["type"]) == "DATASET"
+        ]
+
+    def asset_node(self, node_id: str, asset_id: int) -> MarquezNode:
+        asset = self.assets[asset_id]
+        namespace, name = self.names[asset_id]
+        ins, outs = self.into.get(node_id, []), self.out_of.get(node_id, [])
+        node_type = marquez.asset_node_type(asset["type"])
+        data: MarquezDataset | MarquezJob
+        if node_type == "JOB":
+            inputs = self._dataset_ids([e.origin for e in ins])
+            outputs = self._dataset_ids([e.destination for e in outs])
+            data = _job(asset, namespace, name, inputs, outputs)
+        else:
+            data = _dataset(asset, namespace, name)
+        return MarquezNode(id=node_id, type=node_type, data=data, inEdges=ins, outEdges=outs)
+
+    def column_node(
+        self, node_id: str, field_id: int, lineage: Mapping[int, Mapping[str, Any]]
+    ) -> MarquezNode:
+        field = self.fields[field_id]
+        namespace, dataset = self.names[field["asset_id"]]
+        ins, outs = self.into.get(node_id, []), self.out_of.get(node_id, [])
+        inputs: list[MarquezInputField] = []
+        for e in ins:
+            source = self.fields[self.refs[e.origin].id]
+            edge = self.flows[(e.origin, node_id)]
+            source_namespace, source_dataset = self.names[source["asset_id"]]
+            inputs.append(
+                MarquezInputField(
+                    namespace=source_namespace,
+                    dataset=source_dataset,
+                    datasetVersion=None,
+                    field=source["name"],
+                    transformationDescription=_text(lineage.get(edge.id, {}).get("description")),
+                    transformationType=edge.type,
+                )
+            )
+        only = inputs[0] if len(inputs) == 1 else None
+        data = MarquezColumn(
+            namespace=namespace,
+            dataset=dataset,
+            field=field["name"],
+            fieldType=_text(field["data_type"]),
+            transformationDescription=only.transformationDescription if only else None,
+            transformationType=only.transformationType if only else None,
+            inputFields=inputs,
+        )
+        return MarquezNode(id=node_id, type="DATASET_FIELD", data=data, inEdges=ins, outEdges=outs)
+
+
+async def _marquez_graph(
+    conn: Conn, refs: Sequence[NodeRef], edges: Sequence[Edge]
+) -> MarquezLineage:
+    """Hydrate the view's nodes from Postgres and lay them out as Marquez does."""
+    nodes = await _MarquezNodes.load(conn, refs, edges)
+    lineage = await marquez.field_lineage_for_lineage(
+        conn, [e.id for e in nodes.flows.values() if e.kind == "field_lineage"]
+    )
+    graph = [
+        nodes.column_node(node_id, ref.id, lineage)
+        if ref.kind == "field"
+        else nodes.asset_node(node_id, ref.id)
+        for node_id, ref in sorted(nodes.refs.items())
+    ]
+    return MarquezLineage(graph=graph)
+
+
+@router.get("", response_model=MarquezLineage)
+async def marquez_lineage(
+    session: ReadSession,
+    graph: Graph,
+    response: Response,
+    node_id: Annotated[
+        str,
+        Query(
+            alias="nodeId",
+            min_length=1,
+            max_length=marquez.MAX_NODE_ID,
+            description="dataset:<namespace>:<name>, job:<namespace>:<name> or "
+            "datasetField:<namespace>:<dataset>:<field>",
+            examples=["dataset:food_delivery:public.delivery_7_days"],
+        ),
+    ],
+    depth: Annotated[int, Query(ge=0, le=1_000_000, description="job levels, as in Marquez")] = 20,
+) -> MarquezLineage:
+    """The lineage graph around a node, in Marquez's format (``GET /api/v1/lineage`` of Marquez):
+    ``{"graph": [{"id", "type", "data", "inEdges", "outEdges"}, ...]}``, nodes sorted by id,
+    edges pointing the way data flows.
+
+    Nodes are assets, named by their OpenLineage namespace and name (other assets: see
+    :mod:`headwater.catalog.marquez`); jobs and pipelines are ``JOB`` nodes, other assets
+    ``DATASET`` nodes. Unlike Marquez, which also pulls in jobs that merely share a dataset,
+    Headwater walks the flow upstream and downstream of the node: ``depth`` counts job levels
+    as Marquez does, each two flow edges (job -> dataset -> job), so ``2 * depth + 1`` edges
+    each way (the datasets of the last jobs included). A ``datasetField`` node gives the column
+    graph (``DATASET_FIELD`` nodes over field lineage), ``depth`` edges each way.
+
+    The body keeps Marquez's shape exactly, so the caps are reported in headers:
+    ``Headwater-Depth`` (edges walked each way), ``Headwater-Depth-Capped`` (the server's
+    depth cap lowered it) and ``Headwater-Truncated`` (the node cap dropped nodes).
+    """
+    settings = session.settings
+    kind, entity_id = await marquez.resolve(session.conn, marquez.parse_node_id(node_id))
+    center = NodeRef(kind, entity_id)
+    wanted = depth if kind == "field" else 2 * depth + 1
+    hops, depth_capped = (
+        min(wanted, settings.max_lineage_depth),
+        wanted > settings.max_lineage_depth,
+    )
+    try:
+        view = await graph.graph_view(
+            session.actor.tenant_id,
+            center,
+            upstream_depth=hops,
+            downstream_depth=hops,
+            node_cap=settings.max_view_nodes,
+            relationship_types=FLOW_TYPES,
+        )
+        refs, edges, truncated = [v.node for v in view.nodes], list(view.edges), view.truncated
+    except UnknownNode:
+        # Postgres has the node but the mirror has not caught up with it yet: it stands alone.
+        refs, edges, truncated = [center], [], False
+    response.headers["Headwater-Depth"] = str(hops)
+    response.headers["Headwater-Depth-Capped"] = str(depth_capped).lower()
+    response.headers["Headwater-Truncated"] = str(truncated).lower()
+    return await _marquez_graph(session.conn, refs, edges)

@@ -1,0 +1,264 @@
+"""OpenLineage ingestion of ~8 KB RunEvents carrying schema and columnLineage facets.
+
+Four ways in, each over its own set of events (so none is a replay of another's):
+
+* ``POST /api/v1/lineage/batch`` over HTTP, 100 events per request (one transaction each);
+* ``POST /api/v1/lineage`` over HTTP, one event per request (what the OpenLineage clients do);
+* in this process, ``ingest_openlineage`` with 100 events per transaction (the batch path
+  without HTTP);
+* in this process, the naive writer: ``ingest_openlineage`` with one transaction per event.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import numpy as np
+
+from bench.context import RunContext
+from bench.generator import COLUMN_TYPES, COLUMN_VOCAB, DOMAINS, ENTITIES, METRICS
+from bench.loader import TenantAccess
+from bench.results_model import Measurement, Row, Target, latency_row
+from headwater.catalog.db import Database
+from headwater.ingest.apply import ingest_openlineage
+
+__all__ = ["measure_ingestion", "openlineage_events"]
+
+BATCH: Final = 100
+# Sized so that an event is about 8 KB of JSON.
+INPUT_COLUMNS: Final = 8
+OUTPUT_COLUMNS: Final = 9
+PRODUCER: Final = "https://github.com/OpenLineage/OpenLineage/tree/1.30.0/integration/spark"
+_SPEC: Final = "https://openlineage.io/spec"
+_NAMESPACE: Final = "postgres://warehouse.example.com:5432"
+_SUBTYPES: Final = ("IDENTITY", "TRANSFORMATION", "AGGREGATION", "JOIN", "FILTER")
+
+
+def _facet(name: str, version: str, **content: Any) -> dict[str, Any]:
+    return {
+        "_producer": PRODUCER,
+        "_schemaURL": f"{_SPEC}/facets/{version}/{name}.json#/$defs/{name}",
+        **content,
+    }
+
+
+def _columns(rng: np.random.Generator, count: int) -> list[str]:
+    picked = rng.choice(len(COLUMN_VOCAB), count, replace=False)
+    return [COLUMN_VOCAB[int(i)] for i in picked]
+
+
+def _schema(columns: list[str], domain: str) -> dict[str, Any]:
+    return _facet(
+        "SchemaDatasetFacet",
+        "1-1-1",
+        fields=[
+            {
+                "name": c,
+                "type": COLUMN_TYPES[COLUMN_VOCAB.index(c)],
+                "description": f"{c.replace('_', ' ').capitalize()}, from {domain}.",
+            }
+            for c in columns
+        ],
+    )
+
+
+def openlineage_events(label: str, count: int, seed: int) -> list[dict[str, Any]]:
+    """``count`` COMPLETE RunEvents of distinct jobs, each reading three datasets from a shared
+    pool (so later events find them and merge) and writing one new dataset with a schema and
+    column lineage for every output column; about 8 KB each."""
+    rng = np.random.default_rng(seed)
+    pool_size = max(count // 2, 4)
+    pool: list[tuple[str, list[str], str]] = []
+    for k in range(pool_size):
+        domain = DOMAINS[k % len(DOMAINS)]
+        entity = ENTITIES[int(rng.integers(len(ENTITIES)))][1]
+        pool.append((f"{label}.{domain}.{entity}_{k}", _columns(rng, INPUT_COLUMNS), domain))
+    started = datetime(2024, 5, 1, tzinfo=UTC)
+    events: list[dict[str, Any]] = []
+    for i in range(count):
+        domain = DOMAINS[i % len(DOMAINS)]
+        metric = METRICS[int(rng.integers(len(METRICS)))]
+        picks = rng.choice(pool_size, 3, replace=False)
+        inputs = [pool[int(p)] for p in picks]
+        output_name = f"{label}.{domain}.{metric}_summary_{i}"
+        output_columns = _columns(rng, OUTPUT_COLUMNS)
+        lineage: dict[str, Any] = {}
+        for column in output_columns:
+            sources = []
+            for _ in range(1 + int(rng.integers(2))):
+                name, columns, _ = inputs[int(rng.integers(3))]
+                sources.append(
+                    {
+                        "namespace": _NAMESPACE,
+                        "name": name,
+                        "field": columns[int(rng.integers(len(columns)))],
+                        "transformations": [
+                            {
+                                "type": "DIRECT",
+                                "subtype": _SUBTYPES[int(rng.integers(len(_SUBTYPES)))],
+                            }
+                        ],
+                    }
+                )
+            lineage[column] = {"inputFields": sources}
+        query = (
+            f"INSERT INTO {output_name} SELECT "
+            + ", ".join(f"agg_{c}" for c in output_columns)
+            + " FROM "
+            + " JOIN ".join(name for name, _, _ in inputs)
+            + f" WHERE event_date = '{(started + timedelta(days=i % 365)).date()}'"
+        )
+        events.append(
+            {
+                "eventType": "COMPLETE",
+                "eventTime": (started + timedelta(seconds=i)).isoformat().replace("+00:00", "Z"),
+                "run": {"runId": str(uuid.UUID(int=int(rng.integers(1 << 62)) << 64 | i))},
+                "job": {
+                    "namespace": f"bench_{label}",
+                    "name": f"{domain}.build_{metric}_summary_{i}",
+                    "facets": {
+                        "sql": _facet("SQLJobFacet", "1-0-1", query=query),
+                        "jobType": _facet(
+                            "JobTypeJobFacet",
+                            "2-0-3",
+                            processingType="BATCH",
+                            integration="SPARK",
+                            jobType="QUERY",
+                        ),
+                    },
+                },
+                "inputs": [
+                    {
+                        "namespace": _NAMESPACE,
+                        "name": name,
+                        "facets": {"schema": _schema(columns, dom)},
+                    }
+                    for name, columns, dom in inputs
+                ],
+                "outputs": [
+                    {
+                        "namespace": _NAMESPACE,
+                        "name": output_name,
+                        "facets": {
+                            "schema": _schema(output_columns, domain),
+                            "columnLineage": _facet(
+                                "ColumnLineageDatasetFacet", "1-2-0", fields=lineage
+                            ),
+                        },
+                    }
+                ],
+                "producer": PRODUCER,
+                "schemaURL": f"{_SPEC}/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            }
+        )
+    return events
+
+
+Sender = Callable[[list[dict[str, Any]]], Awaitable[None]]
+
+
+async def _timed_way(
+    label: str, events: list[dict[str, Any]], chunk: int, send: Sender, budget: float
+) -> Row:
+    """Send ``events`` ``chunk`` at a time until done or ``budget`` seconds have passed."""
+    latencies: list[float] = []
+    done = 0
+    started = time.perf_counter()
+    for lo in range(0, len(events), chunk):
+        if time.perf_counter() - started > budget:
+            break
+        part = events[lo : lo + chunk]
+        began = time.perf_counter()
+        await send(part)
+        latencies.append(time.perf_counter() - began)
+        done += len(part)
+    per = "event" if chunk == 1 else f"{chunk} events"
+    row = _rate_row(label, done, time.perf_counter() - started, latencies, per)
+    if done < len(events):
+        row.extra["budget_cut"] = f"{done} of {len(events)} events"
+    return row
+
+
+def _rate_row(label: str, events: int, seconds: float, latencies: list[float], per: str) -> Row:
+    row = latency_row(label, latencies, latency_per=per)
+    row.throughput, row.unit = events / seconds, "events/s"
+    row.extra["events"] = events
+    return row
+
+
+async def measure_ingestion(ctx: RunContext, access: TenantAccess) -> Measurement:
+    count = ctx.scale.ingest_events
+    m = Measurement(
+        "ingestion",
+        "OpenLineage ingestion (~8 KB RunEvents with schema + columnLineage facets)",
+        "HTTP: POST /api/v1/lineage/batch (100 events per request) and POST /api/v1/lineage; "
+        "in-process: headwater.ingest.apply.ingest_openlineage in one transaction per 100 "
+        "events, and the naive writer, one transaction per event",
+    )
+    seed = ctx.scale.seed
+    http_batch = openlineage_events("httpbatch", count, seed + 1)
+    sizes = [len(json.dumps(e)) for e in http_batch]
+    m.notes.append(f"mean event size {np.mean(sizes) / 1024:.1f} KiB ({min(sizes)}-{max(sizes)} B)")
+    headers = {**access.headers("editor"), "Content-Type": "application/json"}
+    budget = ctx.scale.closure_budget_s
+
+    database = Database(ctx.app_dsn, max_size=2)
+    await database.open()
+    try:
+        with ctx.http() as client:
+
+            async def batch_over_http(events: list[dict[str, Any]]) -> None:
+                body = json.dumps(events)
+                response = client.post("/api/v1/lineage/batch", content=body, headers=headers)
+                if response.status_code != 200:
+                    raise RuntimeError(f"batch ingestion answered {response.status_code}")
+
+            async def one_over_http(events: list[dict[str, Any]]) -> None:
+                body = json.dumps(events[0])
+                response = client.post("/api/v1/lineage", content=body, headers=headers)
+                if response.status_code != 201:
+                    raise RuntimeError(f"event ingestion answered {response.status_code}")
+
+            async def in_process(events: list[dict[str, Any]]) -> None:
+                async with database.transaction(access.tenant_id) as conn:
+                    await ingest_openlineage(conn, access.actor, events, indexed=len(events) > 1)
+
+            ways: list[tuple[str, list[dict[str, Any]], int, Sender]] = [
+                ("HTTP batch endpoint", http_batch, BATCH, batch_over_http),
+                ("HTTP one event per request (OpenLineage client style)",
+                 openlineage_events("httpsingle", max(count // 4, 10), seed + 2), 1,
+                 one_over_http),
+                ("in-process batch (100 events per transaction)",
+                 openlineage_events("inprocbatch", count, seed + 3), BATCH, in_process),
+                ("naive writer (one transaction per event)",
+                 openlineage_events("naive", count, seed + 4), 1, in_process),
+            ]  # fmt: skip
+            for label, events, chunk, send in ways:
+                m.rows.append(await _timed_way(label, events, chunk, send, budget))
+    finally:
+        await database.close()
+    if any("budget_cut" in r.extra for r in m.rows):
+        m.notes.append(
+            f"each way runs for at most {budget:g} s (then its rate is over the events done)"
+        )
+
+    by_label = {r.label: r for r in m.rows}
+    naive_rate = by_label["naive writer (one transaction per event)"].throughput or 0.0
+    for row in m.rows:
+        if naive_rate and row.throughput:
+            row.ratios["naive writer"] = row.throughput / naive_rate
+    http_rate = by_label["HTTP batch endpoint"].throughput
+    m.notes.append("ratios here are throughput / the naive writer's throughput")
+    m.targets += [
+        Target.check("OpenLineage batch ingestion", ">= 1,000 events/s", http_rate,
+                     lambda v: v >= 1000, "{:,.0f} events/s"),
+        Target.check("batch endpoint vs naive writer", ">= 10x the naive writer",
+                     (http_rate or 0.0) / naive_rate if naive_rate else None,
+                     lambda v: v >= 10, "{:.3g}x"),
+    ]  # fmt: skip
+    return m
