@@ -231,9 +231,9 @@ def shared_search_sinks(settings: Settings) -> list[SearchSink]:
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
-    """Cancel ``task`` until it has ended. Once is not always enough on Python 3.11: a
-    cancellation that races with the inner wait of ``asyncio.wait_for`` completing (a sync
-    runner's wake-up arriving as it is cancelled) is swallowed, and the runner polls on."""
+    """Cancel ``task`` until it has ended: on Python 3.11 a cancellation can be swallowed (by
+    ``asyncio.wait_for`` when its inner wait completes at the same moment), and shutdown must
+    not hang on that."""
     while not task.done():
         task.cancel()
         await asyncio.wait({task}, timeout=1.0)

@@ -194,8 +194,11 @@ class SinkRunner:
             await self._wait(self._config.poll_interval)
 
     async def _wait(self, timeout: float) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+        # arrives just as the wake-up does, and the runner then never stops.
         try:
-            await asyncio.wait_for(self.wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.wake.wait()
         except TimeoutError:
             pass
 

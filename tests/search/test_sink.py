@@ -3,6 +3,7 @@ idempotent, order-insensitive application of real outbox batches to a real tanti
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from headwater.catalog import assets, tags
 from headwater.catalog.assets import AssetCreate, AssetType, AssetUpdate
@@ -21,6 +23,8 @@ from headwater.search.sink import FullTextSink, affected_assets
 from headwater.search.source import change_version
 from headwater.sync import tailer
 from headwater.sync.events import START, Batch, OutboxEvent, PermanentSinkError
+from headwater.sync.metrics import SyncMetrics
+from headwater.sync.worker import SinkRunner, WorkerConfig
 from tests.conftest import TenantKeys, TestDatabase
 
 
@@ -129,3 +133,34 @@ async def test_batches_apply_idempotently_and_a_late_replay_changes_nothing(
         assert await sink.live_versions(uuid4()) == {}
     finally:
         await sink.close()
+
+
+class _IdleSink:
+    name = "idle"
+
+    async def apply(self, batch: Batch) -> None:
+        return None
+
+
+@pytest.mark.parametrize("spins", [0, 1, 2, 3])
+async def test_a_runner_waiting_for_a_wake_up_stops_when_cancelled(spins: int) -> None:
+    """A wake-up and a cancellation in the same instant: on Python 3.11, asyncio.wait_for
+    swallowed the cancellation and `serve` hung on shutdown (the search sinks' runners are
+    cancelled right after the last write's NOTIFY in every test)."""
+    runner = SinkRunner(
+        _IdleSink(),
+        Database("postgresql://unused"),
+        WorkerConfig(),
+        SyncMetrics(CollectorRegistry()),
+    )
+    waiting = asyncio.create_task(runner._wait(60))
+    await asyncio.sleep(0)
+    runner.wake.set()
+    for _ in range(spins):
+        await asyncio.sleep(0)
+    if waiting.cancel():  # not finished yet: the cancellation must win
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+    else:  # the wake-up won the race: the wait simply returned
+        assert spins > 0
+        assert waiting.result() is None
