@@ -1,14 +1,16 @@
 """Cold start of the memory graph: every tenant's lineage read from Postgres in one snapshot.
 
-Rows travel as binary COPY of fixed-width columns, so each table parses straight into numpy
-arrays (no per-row Python objects): a few seconds for millions of edges. Labels (asset types,
-relationship types, transformations) come as codes into name tables fetched first.
+Each column of a table arrives as one ``bytea`` per tenant and id range, its values' fixed-width
+binary forms concatenated (see ``graph_load.sql``), and parses straight into a numpy array: no
+per-row Python objects, and no per-row driver work either. Labels (asset types, relationship
+types, transformations) come as codes into name tables fetched first.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, LiteralString
+from typing import Any, Final, LiteralString
 from uuid import UUID
 
 import numpy as np
@@ -24,64 +26,54 @@ from headwater.graph.model import (
     RelationshipArrays,
 )
 
-_HEADER = 19  # signature (11) + flags (4) + header extension length (4, always 0 here)
-_TRAILER = 2  # the int16 -1 that ends the stream
+# Ids per query: bounds every bytea (8 bytes x 4M = 32 MiB) far below Postgres' 1 GiB limit.
+ID_RANGE: Final = 4_000_000
+
+# The numpy type of each column's send form.
+_WIDTH: Final = {
+    "id": ">i8",
+    "asset_id": ">i8",
+    "source": ">i8",
+    "target": ">i8",
+    "type": ">i2",
+    "version": ">i4",
+    "deleted": "?",
+}
+
+Columns = dict[str, NDArray[Any]]
 
 
-def _row_dtype(*columns: tuple[str, str]) -> np.dtype[Any]:
-    """A binary COPY row: int16 column count, then per column int32 length and big-endian value."""
-    fields: list[tuple[str, str]] = [("ncols", ">i2")]
-    for name, kind in columns:
-        fields += [(f"{name}_len", ">i4"), (name, kind)]
-    return np.dtype(fields)
-
-
-_ASSET = _row_dtype(
-    ("tenant", "V16"), ("id", ">i8"), ("type", ">i2"), ("version", ">i4"), ("deleted", "?")
-)
-_FIELD = _row_dtype(
-    ("tenant", "V16"), ("id", ">i8"), ("asset_id", ">i8"), ("version", ">i4"), ("deleted", "?")
-)
-_EDGE = _row_dtype(
-    ("tenant", "V16"),
-    ("id", ">i8"),
-    ("source", ">i8"),
-    ("target", ">i8"),
-    ("type", ">i2"),
-    ("version", ">i4"),
-    ("deleted", "?"),
-)
-
-
-async def _copy_rows(
-    conn: Conn, statement: LiteralString, params: dict[str, Any], dtype: np.dtype[Any]
-) -> NDArray[Any]:
-    chunks: list[bytes] = []
-    async with conn.cursor() as cur, cur.copy(statement, params) as copy:
-        async for block in copy:
-            chunks.append(bytes(block))
-    body = b"".join(chunks)[_HEADER:-_TRAILER]
-    rows = np.frombuffer(body, dtype=dtype)
-    if len(rows) and (rows["ncols"] != (len(dtype.names or ()) - 1) // 2).any():
-        raise RuntimeError("unexpected binary COPY layout (a NULL in a NOT NULL column?)")
-    return rows
-
-
-def _split(rows: NDArray[Any]) -> dict[UUID, slice]:
-    """Rows are ordered by tenant: the slice of each tenant's rows."""
-    if len(rows) == 0:
-        return {}
-    tenants = rows["tenant"]
-    starts = np.flatnonzero(np.concatenate(([True], tenants[1:] != tenants[:-1])))
-    ends = [*starts[1:].tolist(), len(rows)]
-    return {
-        UUID(bytes=bytes(tenants[s])): slice(int(s), int(e))
-        for s, e in zip(starts.tolist(), ends, strict=True)
-    }
+async def _read_table(
+    conn: Conn, statement: LiteralString, upper: int, params: dict[str, Any]
+) -> dict[UUID, Columns]:
+    """Every tenant's rows of one table, as native-endian arrays sorted by id."""
+    parts: defaultdict[UUID, defaultdict[str, list[NDArray[Any]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    async with conn.cursor() as cur:
+        for lo in range(1, upper + 1, ID_RANGE):
+            await cur.execute(statement, {**params, "lo": lo, "hi": lo + ID_RANGE}, binary=True)
+            for row in await cur.fetchall():
+                columns_of = parts[row.pop("tenant_id")]
+                for name, raw in row.items():
+                    columns_of[name].append(np.frombuffer(raw, dtype=_WIDTH[name]))
+    tables: dict[UUID, Columns] = {}
+    for tenant, columns in parts.items():
+        joined = {name: np.concatenate(chunks) for name, chunks in columns.items()}
+        order = np.argsort(joined["id"], kind="stable")
+        tables[tenant] = {
+            name: values[order].astype(values.dtype.newbyteorder("="))
+            for name, values in joined.items()
+        }
+    return tables
 
 
 def _codes(values: NDArray[Any]) -> NDArray[np.int16]:
-    return (values.astype(np.int16) - 1).astype(np.int16)  # array_position is 1-based
+    return (values - 1).astype(np.int16)  # array_position is 1-based
+
+
+def _empty(*names: str) -> Columns:
+    return {name: np.empty(0, dtype=np.dtype(_WIDTH[name]).newbyteorder("=")) for name in names}
 
 
 @dataclass(frozen=True)
@@ -93,52 +85,66 @@ class LoadedGraphs:
 async def load_graphs(conn: Conn) -> LoadedGraphs:
     """Every tenant's graph as of ``conn``'s snapshot (run inside ``consistent_snapshot``)."""
     labels = await fetch_one(conn, Q["graph_load_labels"])
+    bounds = await fetch_one(conn, Q["graph_load_id_bounds"])
     assert labels is not None
+    assert bounds is not None
     asset_types = tuple(labels["asset_types"])
     rel_types = tuple(labels["relationship_types"])
     transformations = tuple(labels["transformations"])
-    assets = await _copy_rows(conn, Q["graph_load_assets"], {"types": list(asset_types)}, _ASSET)
-    fields = await _copy_rows(conn, Q["graph_load_fields"], {}, _FIELD)
-    rels = await _copy_rows(conn, Q["graph_load_relationships"], {"types": list(rel_types)}, _EDGE)
-    lineage = await _copy_rows(
-        conn, Q["graph_load_field_lineage"], {"types": list(transformations)}, _EDGE
+    assets = await _read_table(
+        conn, Q["graph_load_assets"], bounds["assets"], {"types": list(asset_types)}
     )
-    parts = [_split(assets), _split(fields), _split(rels), _split(lineage)]
-    empty = slice(0, 0)
+    fields = await _read_table(conn, Q["graph_load_fields"], bounds["fields"], {})
+    rels = await _read_table(
+        conn, Q["graph_load_relationships"], bounds["relationships"], {"types": list(rel_types)}
+    )
+    lineage = await _read_table(
+        conn,
+        Q["graph_load_field_lineage"],
+        bounds["field_lineage"],
+        {"types": list(transformations)},
+    )
+    edge_columns = ("id", "source", "target", "type", "version", "deleted")
     graphs: dict[UUID, GraphData] = {}
-    for tenant in set().union(*parts):
-        a, f, r, fl = (p.get(tenant, empty) for p in parts)
+    edges = 0
+    for tenant in assets.keys() | fields.keys() | rels.keys() | lineage.keys():
+        a = assets.get(tenant) or _empty("id", "type", "version", "deleted")
+        f = fields.get(tenant) or _empty("id", "asset_id", "version")
+        r = rels.get(tenant) or _empty(*edge_columns)
+        fl = lineage.get(tenant) or _empty(*edge_columns)
+        edges += len(r["id"]) + len(fl["id"])
         graphs[tenant] = GraphData(
             assets=AssetArrays(
-                id=assets["id"][a],
-                type=_codes(assets["type"][a]),
+                id=a["id"],
+                type=_codes(a["type"]),
                 type_names=asset_types,
-                version=assets["version"][a],
-                deleted=assets["deleted"][a],
+                version=a["version"],
+                deleted=a["deleted"],
             ),
+            # Fields are hard-deleted: every row read is live.
             fields=FieldArrays(
-                id=fields["id"][f],
-                asset_id=fields["asset_id"][f],
-                version=fields["version"][f],
-                deleted=fields["deleted"][f],
+                id=f["id"],
+                asset_id=f["asset_id"],
+                version=f["version"],
+                deleted=np.zeros(len(f["id"]), dtype=bool),
             ),
             relationships=RelationshipArrays(
-                id=rels["id"][r],
-                source_id=rels["source"][r],
-                target_id=rels["target"][r],
-                type=_codes(rels["type"][r]),
+                id=r["id"],
+                source_id=r["source"],
+                target_id=r["target"],
+                type=_codes(r["type"]),
                 type_names=rel_types,
-                version=rels["version"][r],
-                deleted=rels["deleted"][r],
+                version=r["version"],
+                deleted=r["deleted"],
             ),
             field_lineage=FieldLineageArrays(
-                id=lineage["id"][fl],
-                source_field_id=lineage["source"][fl],
-                target_field_id=lineage["target"][fl],
-                transformation=_codes(lineage["type"][fl]),
+                id=fl["id"],
+                source_field_id=fl["source"],
+                target_field_id=fl["target"],
+                transformation=_codes(fl["type"]),
                 transformation_names=transformations,
-                version=lineage["version"][fl],
-                deleted=lineage["deleted"][fl],
+                version=fl["version"],
+                deleted=fl["deleted"],
             ),
         )
-    return LoadedGraphs(graphs, len(rels) + len(lineage))
+    return LoadedGraphs(graphs, edges)
