@@ -2,13 +2,15 @@
 
 Layout (two layers, assets + relationships and fields + field lineage, stored alike):
 
-* **Node tables** (:class:`_Vertices`): append-only rows (id int64, version int32, live bool, one
-  int32 attribute: an asset's type code, a field's owning asset row). Rows never move, so edges
-  and fields refer to nodes by row. Lookup by id: ``searchsorted`` over the rows indexed at the
-  last compaction (ids from identity sequences arrive increasing, so the rows usually *are* in
-  id order and no permutation is stored), then a dict for rows appended since.
+* **Node tables** (:class:`Vertices`): append-only rows (id int64, version int32, live bool, open
+  bool: the node's visibility, kept current on every write, one int32 attribute: an asset's type
+  code, a field's owning asset row). Rows never move, so edges and fields refer to nodes by row.
+  Lookup by id: a binary search over the rows indexed at the last compaction (ids from identity
+  sequences arrive increasing, so the rows usually *are* in id order and no permutation is
+  stored), then a dict for rows appended since.
 * **Edge tables** (:class:`_Edges`): append-only rows (id, source row, target row in stored
-  orientation, type code, version, deleted), looked up by id the same way.
+  orientation, type code, version, deleted), looked up by id the same way, with a count of the
+  deleted rows the adjacency holds (none: walks skip the flags).
 * **Adjacency** (:class:`_Adjacency`): CSR arrays in flow orientation (forward and reverse:
   neighbour row + edge row per entry) over the rows present at the last compaction, plus a delta
   of rows appended since (dicts of lists). Relationships without flow get their own adjacency, for
@@ -18,12 +20,13 @@ Layout (two layers, assets + relationships and fields + field lineage, stored al
   row remapping) when the delta outgrows a threshold, folding the delta into the base.
 
 Memory (measured, 1M assets / 5M relationships): about 45 bytes per edge (23 in the table, 16
-in the two CSR directions, the rest CSR pointers) and about 38 bytes per node including the
-traversal scratch space: ~270 MB for that tenant.
+in the two CSR directions, the rest CSR pointers) and about 35 bytes per node including the
+traversal scratch space: ~265 MB for that tenant.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 from typing import Any, Final
 
@@ -68,9 +71,7 @@ def _grown(array: NDArray[Any], size: int, fill: Any) -> NDArray[Any]:
     return grown
 
 
-def gather_ranges(
-    ptr: NDArray[np.int64], rows: I32, with_rows: bool = True
-) -> tuple[NDArray[np.int64], I32 | None]:
+def gather_ranges(ptr: I64, rows: I32, with_rows: bool = True) -> tuple[I64, I32 | None]:
     """Positions of the CSR slices ``ptr[r]:ptr[r+1]`` for each r in ``rows`` (concatenated),
     and (``with_rows``) the row each position belongs to. Fully vectorised."""
     starts = ptr[rows]
@@ -79,7 +80,7 @@ def gather_ranges(
     if total == 0:
         return np.zeros(0, np.int64), _EMPTY_I32
     offsets = np.cumsum(lengths) - lengths
-    positions = np.repeat(starts - offsets, lengths) + np.arange(total, dtype=np.int64)
+    positions = np.repeat(starts - offsets, lengths) + np.arange(total, dtype=ptr.dtype)
     return positions, np.repeat(rows, lengths) if with_rows else None
 
 
@@ -120,6 +121,8 @@ class _IdIndex:
         self.sorted_ids: I64 = np.zeros(0, np.int64)
         self.sorted_rows: I32 | None = None  # None: row i holds sorted_ids[i]
         self.extra: dict[int, int] = {}
+        # bisect over a memoryview reads plain ints: a lookup costs a fraction of a numpy call
+        self._search = self.sorted_ids.data
 
     def rebuild(self, ids: I64, rows: I32) -> None:
         """Index ``rows`` (whose ids are ``ids``); ids must be unique."""
@@ -133,33 +136,55 @@ class _IdIndex:
         else:
             order = np.argsort(ids, kind="stable")
             self.sorted_ids, self.sorted_rows = ids[order], rows[order].astype(np.int32)
+        self._search = self.sorted_ids.data
         self.extra = {}
 
     def find(self, id: int) -> int:
         row = self.extra.get(id)
         if row is not None:
             return row
-        i = int(np.searchsorted(self.sorted_ids, id))
-        if i < len(self.sorted_ids) and self.sorted_ids[i] == id:
+        i = bisect.bisect_left(self._search, id)
+        if i < len(self._search) and self._search[i] == id:
             return i if self.sorted_rows is None else int(self.sorted_rows[i])
         return -1
 
 
-class _Vertices:
-    """Append-only node rows: id, version (0 = only referenced, state not seen), live, attr."""
+def _newer(index: _IdIndex, versions: I32, id: int, version: int) -> int | None:
+    """The row holding ``id`` (-1 when none does), or None when the version held is not older
+    than ``version`` (the state is stale)."""
+    row = index.find(id)
+    if row >= 0 and version <= versions[row]:
+        return None
+    return row
+
+
+class Vertices:
+    """Append-only node rows: id, version (0 = only referenced, state not seen), live, attr.
+
+    ``open`` is maintained by :class:`TenantGraph`: between queries it holds the node's
+    visibility (an asset's ``live``; for a field, also its asset's); a running BFS clears it for
+    the nodes it has reached and sets it back when done, so a single lookup tells the walk both
+    "visible" and "not yet reached". ``ordered``: rows are in increasing id order, so sorting
+    rows sorts ids (true after a bulk load while appended ids keep increasing).
+    """
 
     def __init__(self) -> None:
         self.n = 0
         self.ids: I64 = np.zeros(0, np.int64)
         self.version: I32 = np.zeros(0, np.int32)
         self.live: B = np.zeros(0, bool)
+        self.open: B = np.zeros(0, bool)
         self.attr: I32 = np.zeros(0, np.int32)
         self.index = _IdIndex()
         self.indexed = 0  # rows covered by the sorted index and the adjacency base
+        self.ordered = True
 
     def set_arrays(self, ids: I64, version: I32, live: B, attr: I32) -> None:
+        """Take the arrays of a bulk load (``ids`` sorted); ``open`` is the caller's to set."""
         self.n = len(ids)
         self.ids, self.version, self.live, self.attr = ids, version, live, attr
+        self.open = np.zeros(self.n, bool)
+        self.ordered = True
         self.reindex()
 
     def reindex(self) -> None:
@@ -179,15 +204,21 @@ class _Vertices:
         self.ids = _grown(self.ids, self.n, 0)
         self.version = _grown(self.version, self.n, 0)
         self.live = _grown(self.live, self.n, False)
+        self.open = _grown(self.open, self.n, False)
         self.attr = _grown(self.attr, self.n, -1)
         self.ids[row] = id
+        self.ordered = self.ordered and (row == 0 or id > self.ids[row - 1])
         self.index.extra[id] = row
         return row
 
 
 class _Edges:
     """Append-only edge rows. A row whose id re-appears with other endpoints or type is retired
-    (``dead``) and a fresh row takes the id, so the CSR never needs editing in place."""
+    (``dead``) and a fresh row takes the id, so the CSR never needs editing in place.
+
+    ``masked`` counts the rows the adjacency may yield that are deleted (tombstones, and retired
+    rows until the next compaction drops them): while it is 0 a walk need not read the flags.
+    """
 
     def __init__(self) -> None:
         self.n = 0
@@ -200,6 +231,7 @@ class _Edges:
         self.dead: set[int] = set()
         self.index = _IdIndex()
         self.indexed = 0
+        self.masked = 0
 
     def set_arrays(self, ids: I64, src: I32, dst: I32, type: I16, version: I32, deleted: B) -> None:
         self.n = len(ids)
@@ -215,9 +247,11 @@ class _Edges:
         return rows
 
     def reindex(self) -> None:
+        """Index the alive rows (the ones the next adjacency rebuild keeps)."""
         rows = self.alive_rows()
         self.index.rebuild(self.ids[rows] if self.dead else self.ids[: self.n], rows)
         self.indexed = self.n
+        self.masked = int(np.count_nonzero(self.deleted[rows]))
 
     def append(self, id: int, src: int, dst: int, type: int, version: int, deleted: bool) -> int:
         row = self.n
@@ -230,133 +264,174 @@ class _Edges:
         self.deleted = _grown(self.deleted, self.n, True)
         self.ids[row], self.src[row], self.dst[row], self.type[row] = id, src, dst, type
         self.version[row], self.deleted[row] = version, deleted
+        self.masked += deleted
         self.index.extra[id] = row
         return row
 
+    def set_deleted(self, row: int, deleted: bool) -> None:
+        self.masked += int(deleted) - int(self.deleted[row])
+        self.deleted[row] = deleted
+
+    def put(
+        self,
+        row: int,
+        id: int,
+        src: int,
+        dst: int,
+        type: int,
+        version: int,
+        deleted: bool,
+        retype: bool,
+    ) -> int:
+        """Hold a newer state of the edge at ``row`` (-1: none yet). With the same endpoints
+        (and type, unless ``retype`` allows changing it in place) the row is updated and -1
+        returned; otherwise the old row is retired and the new row appended, to be added to the
+        adjacency by the caller."""
+        if (
+            row >= 0
+            and self.src[row] == src
+            and self.dst[row] == dst
+            and (retype or self.type[row] == type)
+        ):
+            self.version[row], self.type[row] = version, type
+            self.set_deleted(row, deleted)
+            return -1
+        if row >= 0:
+            # the id moves to a fresh row; compaction drops this one from the adjacency
+            self.set_deleted(row, True)
+            self.dead.add(row)
+        return self.append(id, src, dst, type, version, deleted)
+
+
+class _Csr:
+    """One direction of an adjacency: CSR slices for the rows present at the last rebuild, plus a
+    delta of entries added since (dicts of lists). An entry is (neighbour row, edge row)."""
+
+    def __init__(self, n: int, n_nbr: int, ptr: I64, nbr: I32, edge: I32) -> None:
+        self.n = n  # rows with a slice
+        self.n_nbr = n_nbr  # neighbour rows at the rebuild
+        self.ptr, self.nbr, self.edge = ptr, nbr, edge
+        self.end = ptr[1:]  # slice ends: gathers need no ``rows + 1``
+        self.delta: dict[int, list[tuple[int, int]]] = {}
+        self.mark: B = np.zeros(0, bool)  # rows with delta entries
+
+    @classmethod
+    def build(cls, n: int, n_nbr: int, edges: I32, a: I32, b: I32) -> _Csr:
+        """Entries a -> b of ``edges``, for rows a in 0..n-1 and b in 0..n_nbr-1."""
+        # order within a node's slice does not matter: the default (unstable) sort is faster
+        order = np.argsort(a)
+        ptr = np.zeros(n + 1, np.int64)
+        np.cumsum(np.bincount(a, minlength=n), out=ptr[1:])
+        return cls(n, n_nbr, ptr, b[order], edges[order])
+
+    def add(self, a: int, b: int, edge: int) -> None:
+        self.delta.setdefault(a, []).append((b, edge))
+        self.mark = _grown(self.mark, a + 1, False)
+        self.mark[a] = True
+
+    def entries(self, frontier: I32, with_origin: bool = True) -> tuple[I32, I32, I32 | None]:
+        """(neighbour, edge, from) for every entry of the ``frontier`` rows, base and delta;
+        ``from`` is None unless ``with_origin``."""
+        based = frontier
+        if len(frontier) and int(frontier.max()) >= self.n:
+            based = frontier[frontier < self.n]  # rows appended since the rebuild have no slice
+        positions, origin = gather_ranges(self.ptr, based, with_origin)
+        nbr, edge = self.nbr[positions], self.edge[positions]
+        extra = self._delta_entries(frontier, None)
+        if extra:
+            more = np.array(extra, np.int32).reshape(-1, 3)
+            nbr = np.concatenate([nbr, more[:, 0]])
+            edge = np.concatenate([edge, more[:, 1]])
+            if origin is not None:
+                origin = np.concatenate([origin, more[:, 2]])
+        return nbr, edge, origin
+
+    def reach(self, frontier: I32, open_: B) -> tuple[I32, I32]:
+        """(neighbour, edge) for the entries of the ``frontier`` rows (sorted) whose neighbour is
+        open, base and delta: a BFS level's candidates. Few numpy calls, each over as little as
+        possible: the slices are cut first, the edge rows read only for open neighbours."""
+        if len(frontier) and int(frontier[-1]) >= self.n:
+            based = frontier[: int(np.searchsorted(frontier, self.n))]
+        else:
+            based = frontier
+        low = self.ptr.take(based)
+        lengths = self.end.take(based)
+        lengths -= low
+        ends = np.cumsum(lengths)
+        total = int(ends[-1]) if len(ends) else 0
+        ends -= lengths
+        low -= ends  # position of entry i of the gathered slices: low[slice] + i
+        positions = np.repeat(low, lengths)
+        positions += np.arange(total, dtype=np.int64)
+        nbr = self.nbr.take(positions)
+        keep = np.flatnonzero(open_.take(nbr))
+        nbr = nbr.take(keep)
+        edge = self.edge.take(positions.take(keep))
+        extra = self._delta_entries(frontier, open_)
+        if extra:
+            more = np.array(extra, np.int32).reshape(-1, 3)
+            nbr = np.concatenate([nbr, more[:, 0]])
+            edge = np.concatenate([edge, more[:, 1]])
+        return nbr, edge
+
+    def _delta_entries(self, frontier: I32, open_: B | None) -> list[tuple[int, int, int]]:
+        """(neighbour, edge, from) of the delta entries of ``frontier``, to open neighbours
+        only when ``open_`` is given."""
+        if not self.delta:
+            return []
+        hits = frontier[frontier < len(self.mark)]
+        hits = hits[self.mark[hits]]
+        return [
+            (n, e, v) for v in hits.tolist() for n, e in self.delta[v] if open_ is None or open_[n]
+        ]
+
 
 class _Adjacency:
-    """CSR adjacency (forward and reverse) over edge rows, plus a delta of rows added since the
-    last rebuild. Entries are (neighbour row, edge row); orientation is the caller's."""
+    """CSR adjacency in both directions over edge rows, plus the delta of rows added since the
+    last rebuild. Entries run a -> b in the orientation the caller chose: ``out`` holds a's
+    entries (neighbour b), ``into`` b's (neighbour a)."""
 
     def __init__(self) -> None:
-        self.nv = 0  # vertices covered by the forward CSR pointers
-        self.nv_in = 0  # vertices covered by the reverse CSR pointers
-        self.out_ptr: NDArray[np.int64] = np.zeros(1, np.int64)
-        self.out_nbr: I32 = _EMPTY_I32
-        self.out_edge: I32 = _EMPTY_I32
-        self.in_ptr: NDArray[np.int64] = np.zeros(1, np.int64)
-        self.in_nbr: I32 = _EMPTY_I32
-        self.in_edge: I32 = _EMPTY_I32
-        self._reset_delta()
-
-    def _reset_delta(self) -> None:
-        self.delta_out: dict[int, list[tuple[int, int]]] = {}
-        self.delta_in: dict[int, list[tuple[int, int]]] = {}
-        self.mark_out: B = np.zeros(0, bool)
-        self.mark_in: B = np.zeros(0, bool)
+        self.out = _Csr(0, 0, np.zeros(1, np.int64), _EMPTY_I32, _EMPTY_I32)
+        self.into = _Csr(0, 0, np.zeros(1, np.int64), _EMPTY_I32, _EMPTY_I32)
         self.delta_size = 0
 
     def rebuild(self, nv: int, edges: I32, a: I32, b: I32, nv_in: int | None = None) -> None:
         """CSR over ``edges`` running a -> b, for rows a in 0..nv-1 and b in 0..nv_in-1
-        (default nv)."""
+        (default nv); the delta is folded in."""
         nv_in = nv if nv_in is None else nv_in
-        self.nv, self.nv_in = nv, nv_in
-        # order within a node's slice does not matter: the default (unstable) sort is faster
-        order = np.argsort(a)
-        self.out_ptr = np.zeros(nv + 1, np.int64)
-        np.cumsum(np.bincount(a, minlength=nv), out=self.out_ptr[1:])
-        self.out_nbr, self.out_edge = b[order], edges[order]
-        order = np.argsort(b)
-        self.in_ptr = np.zeros(nv_in + 1, np.int64)
-        np.cumsum(np.bincount(b, minlength=nv_in), out=self.in_ptr[1:])
-        self.in_nbr, self.in_edge = a[order], edges[order]
-        self._reset_delta()
+        self.out = _Csr.build(nv, nv_in, edges, a, b)
+        self.into = _Csr.build(nv_in, nv, edges, b, a)
+        self.delta_size = 0
 
     def add(self, edge: int, a: int, b: int) -> None:
-        self.delta_out.setdefault(a, []).append((b, edge))
-        self.delta_in.setdefault(b, []).append((a, edge))
-        self.mark_out = _grown(self.mark_out, a + 1, False)
-        self.mark_in = _grown(self.mark_in, b + 1, False)
-        self.mark_out[a] = True
-        self.mark_in[b] = True
+        self.out.add(a, b, edge)
+        self.into.add(b, a, edge)
         self.delta_size += 1
 
+    def side(self, forward: bool) -> _Csr:
+        """The entries to follow walking a -> b (``forward``) or b -> a."""
+        return self.out if forward else self.into
+
     def gather(
-        self,
-        frontier: I32,
-        forward: bool,
-        with_origin: bool = True,
-        unseen: I32 | None = None,
+        self, frontier: I32, forward: bool, with_origin: bool = True
     ) -> tuple[I32, I32, I32 | None]:
         """(neighbour, edge, from) for every entry leaving ``frontier`` (entering, if not
-        ``forward``), base and delta, unmasked; ``from`` is None unless ``with_origin``.
-
-        With ``unseen`` (BFS distances of the neighbours' layer), entries to visited neighbours
-        are dropped before the edge rows are even read.
-        """
-        covered = self.nv if forward else self.nv_in
-        if forward:
-            ptr, nbr, edge, delta, mark = (
-                self.out_ptr,
-                self.out_nbr,
-                self.out_edge,
-                self.delta_out,
-                self.mark_out,
-            )
-        else:
-            ptr, nbr, edge, delta, mark = (
-                self.in_ptr,
-                self.in_nbr,
-                self.in_edge,
-                self.delta_in,
-                self.mark_in,
-            )
-        if covered == 0:
-            based = _EMPTY_I32
-        elif len(frontier) and int(frontier.max()) >= covered:
-            based = frontier[frontier < covered]
-        else:
-            based = frontier
-        positions, out_from = gather_ranges(ptr, based, with_origin)
-        out_nbr = nbr[positions]
-        if unseen is not None:
-            fresh = unseen[out_nbr] < 0
-            positions, out_nbr = positions[fresh], out_nbr[fresh]
-            out_from = None if out_from is None else out_from[fresh]
-        out_edge = edge[positions]
-        if delta:
-            hits = frontier[frontier < len(mark)]
-            hits = hits[mark[hits]]
-            if len(hits):
-                extra_nbr: list[int] = []
-                extra_edge: list[int] = []
-                extra_from: list[int] = []
-                for v in hits.tolist():
-                    for n, e in delta[v]:
-                        if unseen is None or unseen[n] < 0:
-                            extra_nbr.append(n)
-                            extra_edge.append(e)
-                            extra_from.append(v)
-                out_nbr = np.concatenate([out_nbr, np.array(extra_nbr, np.int32)])
-                out_edge = np.concatenate([out_edge, np.array(extra_edge, np.int32)])
-                if out_from is not None:
-                    out_from = np.concatenate([out_from, np.array(extra_from, np.int32)])
-        return out_nbr, out_edge, out_from
+        ``forward``), base and delta, unmasked; ``from`` is None unless ``with_origin``."""
+        return self.side(forward).entries(frontier, with_origin)
 
 
 class Scratch:
-    """Per-layer traversal state reused across queries (under the tenant lock): ``dist`` is -1
-    everywhere between queries; the other arrays are only read where ``dist`` was set."""
+    """Per-layer traversal state reused across queries (under the tenant lock), so a query never
+    allocates per-node arrays: read only where the running query wrote."""
 
     def __init__(self) -> None:
-        self.dist: I32 = np.zeros(0, np.int32)
         self.slot: I32 = np.zeros(0, np.int32)
         self.p_edge: I32 = np.zeros(0, np.int32)
         self.p_step: I8 = np.zeros(0, np.int8)
 
     def fit(self, n: int) -> None:
-        if n > len(self.dist):
-            self.dist = _grown(self.dist, n, -1)
+        if n > len(self.slot):
             self.slot = _grown(self.slot, n, -1)
             self.p_edge = _grown(self.p_edge, n, -1)
             self.p_step = _grown(self.p_step, n, -1)
@@ -368,8 +443,8 @@ class TenantGraph:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.position: str | None = None
-        self.assets = _Vertices()  # attr: asset type code
-        self.fields = _Vertices()  # attr: owning asset row (-1 until the field's state is seen)
+        self.assets = Vertices()  # attr: asset type code
+        self.fields = Vertices()  # attr: owning asset row (-1 until the field's state is seen)
         self.rels = _Edges()
         self.lineage = _Edges()
         self.asset_types = _Labels()
@@ -396,22 +471,30 @@ class TenantGraph:
 
     def _put_asset(self, s: AssetState) -> bool:
         v = self.assets
-        row = v.find(s.id)
-        if row >= 0 and s.version <= v.version[row]:
+        row = _newer(v.index, v.version, s.id, s.version)
+        if row is None:
             return False
         row = v.ensure(s.id) if row < 0 else row
-        v.version[row], v.live[row] = s.version, not s.deleted
+        live = not s.deleted
+        reopen = live != v.live[row]
+        v.version[row], v.live[row], v.open[row] = s.version, live, live
         v.attr[row] = self.asset_types.code(s.type)
+        if reopen:
+            # the asset's fields are visible only while it is
+            fields, _, _ = self.members.gather(np.array([row], np.int32), True, False)
+            fields = fields[self.fields.attr[fields] == row]
+            self.fields.open[fields] = self.fields.live[fields] & live
         return True
 
     def _put_field(self, s: FieldState) -> bool:
         v = self.fields
-        row = v.find(s.id)
-        if row >= 0 and s.version <= v.version[row]:
+        row = _newer(v.index, v.version, s.id, s.version)
+        if row is None:
             return False
         row = v.ensure(s.id) if row < 0 else row
         owner = self.assets.ensure(s.asset_id)
         v.version[row], v.live[row] = s.version, not s.deleted
+        v.open[row] = not s.deleted and self.assets.live[owner]
         if v.attr[row] != owner:
             v.attr[row] = owner
             self.members.add(row, owner, row)
@@ -419,46 +502,34 @@ class TenantGraph:
 
     def _put_relationship(self, s: RelationshipState) -> bool:
         e = self.rels
-        row = e.index.find(s.id)
-        if row >= 0 and s.version <= e.version[row]:
+        row = _newer(e.index, e.version, s.id, s.version)
+        if row is None:
             return False
         src, dst = self.assets.ensure(s.source_id), self.assets.ensure(s.target_id)
         code = self.rel_types.code(s.type)
-        if row >= 0 and (e.src[row], e.dst[row], e.type[row]) == (src, dst, code):
-            e.version[row], e.deleted[row] = s.version, s.deleted
-            return True
+        # a new type may flow the other way: only the same type keeps its adjacency entry
+        row = e.put(row, s.id, src, dst, code, s.version, s.deleted, retype=False)
         if row >= 0:
-            self._retire(e, row)
-        row = e.append(s.id, src, dst, code, s.version, s.deleted)
-        flow = int(self.rel_types.flow[code])
-        if flow == FORWARD:
-            self.rel_flow.add(row, src, dst)
-        elif flow == BACKWARD:
-            self.rel_flow.add(row, dst, src)
-        else:
-            self.rel_structure.add(row, src, dst)
+            flow = int(self.rel_types.flow[code])
+            if flow == FORWARD:
+                self.rel_flow.add(row, src, dst)
+            elif flow == BACKWARD:
+                self.rel_flow.add(row, dst, src)
+            else:
+                self.rel_structure.add(row, src, dst)
         return True
 
     def _put_lineage(self, s: FieldLineageState) -> bool:
         e = self.lineage
-        row = e.index.find(s.id)
-        if row >= 0 and s.version <= e.version[row]:
+        row = _newer(e.index, e.version, s.id, s.version)
+        if row is None:
             return False
         src, dst = self.fields.ensure(s.source_field_id), self.fields.ensure(s.target_field_id)
         code = self.transformations.code(s.transformation)
-        if row >= 0 and (e.src[row], e.dst[row]) == (src, dst):
-            e.version[row], e.deleted[row], e.type[row] = s.version, s.deleted, code
-            return True
+        row = e.put(row, s.id, src, dst, code, s.version, s.deleted, retype=True)
         if row >= 0:
-            self._retire(e, row)
-        row = e.append(s.id, src, dst, code, s.version, s.deleted)
-        self.lin_flow.add(row, src, dst)
+            self.lin_flow.add(row, src, dst)
         return True
-
-    @staticmethod
-    def _retire(edges: _Edges, row: int) -> None:
-        edges.deleted[row] = True
-        edges.dead.add(row)
 
     # --- compaction -------------------------------------------------------------------------------
 
@@ -526,6 +597,8 @@ class TenantGraph:
             _unique_ids(f.id, "field"), f.id, ln.source_field_id, ln.target_field_id
         )
         _fill_vertices(self.fields, field_ids, f_rows, f.version, f.deleted, owner)
+        self.assets.open = self.assets.live.copy()
+        self.fields.open = self.fields_visible(np.arange(self.fields.n, dtype=np.int32))
         _fill_edges(self.rels, r.id, src, dst, r.type, r.version, r.deleted, "relationship")
         _fill_edges(
             self.lineage,
@@ -626,7 +699,7 @@ def _nodes(ids: I64, *references: I64) -> tuple[I64, list[I32]]:
 
 
 def _fill_vertices(
-    table: _Vertices, all_ids: I64, rows: I32, version: I32, deleted: B, attr: NDArray[Any]
+    table: Vertices, all_ids: I64, rows: I32, version: I32, deleted: B, attr: NDArray[Any]
 ) -> None:
     n = len(all_ids)
     table_version = np.zeros(n, np.int32)

@@ -1,34 +1,40 @@
 """The embedded graph engine: per-tenant numpy tables and CSR adjacency plus a small delta.
 
-Storage is described in :mod:`headwater.graph._store`. Queries:
+Storage is described in :mod:`headwater.graph._store`. A query's cost should follow the size of
+its answer, not of the graph, so walks pick their way by size:
 
-* **BFS** (traverse, closure, graph views) is level-synchronous and vectorised: each level
-  gathers the CSR slices of the whole frontier at once, masks tombstoned edges, invisible nodes
-  and filtered types, and claims unvisited neighbours with a scatter/gather trick (write each
-  candidate's position into a per-node slot, keep the candidates that read their own position
-  back: exactly one per node, no sort). Per-node state lives in scratch arrays reused across
-  queries and reset only where touched, so a 3-hop neighbourhood costs a few dozen numpy calls
-  whatever the graph's size, and a million-node closure runs at numpy speed.
-* **Shortest path**: bidirectional BFS, expanding the smaller frontier one level at a time.
-* **All simple paths**: iterative deepening DFS in canonical order (length, then edge ids),
-  pruned by the distance to the target, stopping as soon as the cap is exceeded.
+* **Small walks** (the many traversals that reach a few nodes; the two frontiers of a path
+  search) are plain Python loops over memoryviews of the CSR arrays: reading a handful of entries
+  costs less than one numpy call, and nothing as long as the graph is allocated.
+* **Large walks** (once a walk would read more than ``small`` entries; closures across assets and
+  fields; graph views) are a level-synchronous, vectorised BFS. Each level gathers the CSR slices
+  of the whole (sorted) frontier at once and keeps the entries to *open* nodes: one flag per node
+  meaning "visible and not reached yet", so a single gather tests both; tombstoned edges and type
+  filters are masked only when the tenant has any. New nodes are claimed by scattering their tree
+  edges (any candidate's edge is a valid one) and sorting the candidates, so every level comes
+  out sorted: the result's order when rows follow ids, as they do after a bulk load. Per-node
+  state lives in scratch arrays reused across queries and reset only where touched.
+* **Shortest path**: bidirectional BFS expanding the smaller frontier, which stops at the first
+  node both sides reach.
+* **All simple paths**: :func:`~headwater.graph.engine.simple_paths` over the hops into the
+  nodes a reverse BFS from the target finds close enough.
 
-Measured on the development machine (1M assets, 5M random relationships of which 3.3M carry
-flow; see also ``bench/``): bulk load from arrays 0.5-0.8 s; a 3-hop downstream traversal
-(~50 nodes) 0.15-0.25 ms; a full downstream closure reaching 959k nodes ~200 ms with distances,
-tree edges and sorted rows (the BFS itself ~110 ms; scipy's ``breadth_first_order``, which
-returns only order and predecessors, ~40 ms on the same graph); applying 10k new edges ~80 ms;
-compaction 0.4-0.7 s.
+Measured in-process on a bench-generated tenant (100k assets, 520k relationships, 905k fields,
+2M field-lineage edges; ``bench/generator.py``) on a shared, busy 2-core machine: a downstream
+closure reaching ~20k assets takes ~5.5 ms (p50) with distances, tree edges and sorted rows,
+1.8 times scipy's bare ``breadth_first_order`` (order only) on the same graph; one reaching a
+few nodes ~0.1-0.2 ms; a shortest path of 2-6 hops ~0.3 ms.
 
-Methods are ``async`` for the :class:`~headwater.graph.engine.GraphEngine` Protocol but run
+Methods are ``async`` for the :class:`~headwater.graph.engine.GraphEngine` interface but run
 synchronously (no awaits inside): each holds its tenant's lock for the duration, so the engine is
 also safe to call from worker threads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 from uuid import UUID
@@ -36,18 +42,29 @@ from uuid import UUID
 import numpy as np
 from numpy.typing import NDArray
 
-from headwater.graph._store import FORWARD, I32, I64, B, Scratch, TenantGraph
-from headwater.graph.engine import ALL_CLOSURE_STEPS, DEFAULT_NODE_CAP
+from headwater.graph._store import I8, I32, I64, NO_FLOW, B, Scratch, TenantGraph, Vertices
+from headwater.graph.engine import (
+    EXPAND,
+    LIFT,
+    LIN,
+    REL,
+    STEP_CODES,
+    AllPathsQuery,
+    ClosureQuery,
+    GraphEngine,
+    PathQuery,
+    TraverseQuery,
+    ViewQuery,
+    simple_paths,
+)
 from headwater.graph.model import (
     CONTAINS,
     ApplyResult,
-    ClosureStep,
     Direction,
     Edge,
     GraphData,
     GraphStats,
     GraphView,
-    InvalidQuery,
     Labels,
     Mutation,
     NodeRef,
@@ -58,92 +75,76 @@ from headwater.graph.model import (
     ViewSide,
 )
 
-__all__ = ["MemoryGraphEngine"]
+__all__ = ["SMALL_WALK", "MemoryGraphEngine"]
 
 ASSETS: Final = 0
 FIELDS: Final = 1
 
-# BFS steps; a step's code is also what the scratch remembers as the way a node was reached.
-REL: Final = 0  # asset -> asset over a flow relationship
-LIN: Final = 1  # field -> field over field lineage
-LIFT: Final = 2  # field -> its asset
-EXPAND: Final = 3  # asset -> its fields
-_STEP_CODES: Final[dict[ClosureStep, int]] = {
-    "relationships": REL,
-    "field_lineage": LIN,
-    "field_to_asset": LIFT,
-    "asset_to_fields": EXPAND,
-}
+# The layer each BFS step leaves and enters; a step's code (engine.STEP_CODES) is also what the
+# scratch records as the way a node was reached.
 _STEP_FROM: Final = {REL: ASSETS, LIN: FIELDS, LIFT: FIELDS, EXPAND: ASSETS}
 _STEP_TO: Final = {REL: ASSETS, LIN: FIELDS, LIFT: ASSETS, EXPAND: FIELDS}
+# The order in which one BFS level claims the nodes its hops reach: hops out of fields first, so
+# a node reached both ways at once keeps the column-level tree edge (a column reached through
+# column lineage rather than through its table, a table through one of its columns rather than
+# through table-level flow) and impact paths stay at column precision where they can.
+_CLAIM_ORDER: Final = (LIN, LIFT, REL, EXPAND)
+# Per layer: the flow step inside it, and the steps leaving its nodes.
+_FLOW: Final = {ASSETS: REL, FIELDS: LIN}
+_LEAVING: Final = {ASSETS: frozenset({REL, EXPAND}), FIELDS: frozenset({LIN, LIFT})}
 _EMPTY: Final[I32] = np.zeros(0, np.int32)
-
-
-def _check_depth(value: int | None, what: str) -> None:
-    if value is not None and value < 0:
-        raise InvalidQuery(f"{what} must be >= 0 or unbounded, got {value}")
-
-
-def _check_positive(value: int | None, what: str) -> None:
-    if value is not None and value < 1:
-        raise InvalidQuery(f"{what} must be >= 1, got {value}")
 
 
 # --- resolution and masks -------------------------------------------------------------------------
 
 
-def _resolve(g: TenantGraph, node: NodeRef) -> tuple[int, int]:
-    """(layer, row) of a visible node; UnknownNode otherwise."""
-    if node.kind == "asset":
-        row = g.assets.find(node.id)
-        if row >= 0 and g.assets.live[row]:
-            return ASSETS, row
-    else:
-        row = g.fields.find(node.id)
-        if row >= 0 and g.fields_visible(np.array([row], np.int32))[0]:
-            return FIELDS, row
-    raise UnknownNode([node])
+def _resolve(g: TenantGraph, nodes: Sequence[NodeRef]) -> list[tuple[int, int]]:
+    """(layer, row) of each node, which must all be visible (UnknownNode names the others).
+    Between queries a node's ``open`` flag is its visibility."""
+    found = []
+    unknown = []
+    for node in nodes:
+        layer, table = (ASSETS, g.assets) if node.kind == "asset" else (FIELDS, g.fields)
+        row = table.find(node.id)
+        if row >= 0 and table.open[row]:
+            found.append((layer, row))
+        else:
+            unknown.append(node)
+    if unknown:
+        raise UnknownNode(unknown)
+    return found
 
 
 def _rel_mask(g: TenantGraph, relationship_types: Collection[str] | None) -> B | None:
-    if relationship_types is None:
+    """A lookup table type code -> followed, for a relationship type filter."""
+    return None if relationship_types is None else g.rel_types.mask(relationship_types)
+
+
+def _flow_mask(g: TenantGraph, allowed: B | None) -> B | None:
+    """``allowed`` for walks along the flow, None when it keeps every flow type (so no
+    per-edge test is needed)."""
+    if allowed is None or bool(allowed[:-1][g.rel_types.flow != NO_FLOW].all()):
         return None
-    if isinstance(relationship_types, str):
-        raise InvalidQuery("relationship_types must be a collection of type names")
-    return g.rel_types.mask(relationship_types)
+    return allowed
 
 
 def _hops(
-    g: TenantGraph,
-    step: int,
-    frontier: I32,
-    forward: bool,
-    rel_allowed: B | None,
-    unseen: I32 | None = None,
-    with_origin: bool = True,
-) -> tuple[I32, I32, I32 | None]:
+    g: TenantGraph, step: int, frontier: I32, forward: bool, rel_allowed: B | None
+) -> tuple[I32, I32, I32]:
     """(node, edge, from) for each visible hop of kind ``step`` out of ``frontier``.
 
-    ``edge`` is the relationship / lineage row, or the field row for containment hops. With
-    ``unseen`` (the target layer's BFS distances), hops to visited nodes are dropped first,
-    which in a large closure removes most candidates before the other masks run. ``from`` is
-    only gathered ``with_origin`` (the BFS recovers it from the edge when it needs it).
+    ``edge`` is the relationship / lineage row, or the field row for containment hops.
     """
-    origin: I32 | None
     if step == REL or step == LIN:
         adjacency = g.rel_flow if step == REL else g.lin_flow
-        nbr, edge, origin = adjacency.gather(frontier, forward, with_origin, unseen)
+        nbr, edge, origin = adjacency.gather(frontier, forward)
+    elif step == LIFT:
+        nbr = g.fields.attr[frontier]
+        edge = origin = frontier
     else:
-        if step == LIFT:
-            nbr = g.fields.attr[frontier]
-            edge = origin = frontier
-        else:
-            nbr, _, origin = g.members.gather(frontier, True)
-            edge = nbr
-        if unseen is not None and len(nbr):
-            fresh = unseen[nbr] < 0
-            nbr, edge = nbr[fresh], edge[fresh]
-            origin = None if origin is None else origin[fresh]
+        nbr, _, origin = g.members.gather(frontier, True)
+        edge = nbr
+    assert origin is not None
     if step == REL:
         ok = ~g.rels.deleted[edge]
         ok &= g.assets.live[nbr]
@@ -158,16 +159,37 @@ def _hops(
     else:
         ok = g.fields.attr[nbr] == origin
         ok[ok] = g.fields.live[nbr[ok]]
-    return nbr[ok], edge[ok], None if origin is None else origin[ok]
+    return nbr[ok], edge[ok], origin[ok]
 
 
-def _expand(
+def _open_hops(
     g: TenantGraph, step: int, frontier: I32, forward: bool, rel_allowed: B | None
-) -> tuple[I32, I32, I32]:
-    """:func:`_hops` with the node each hop comes from."""
-    nbr, edge, origin = _hops(g, step, frontier, forward, rel_allowed)
-    assert origin is not None
-    return nbr, edge, origin
+) -> tuple[I32, I32]:
+    """(node, edge) for each hop of kind ``step`` out of ``frontier`` to an open node (visible
+    and not yet reached by the running BFS): what a BFS level claims from."""
+    if step == REL or step == LIN:
+        edges = g.rels if step == REL else g.lineage
+        adjacency = g.rel_flow if step == REL else g.lin_flow
+        to = g.assets if step == REL else g.fields
+        nbr, edge = adjacency.side(forward).reach(frontier, to.open)
+        ok: B | None = ~edges.deleted[edge] if edges.masked else None
+        if step == REL and rel_allowed is not None:
+            typed = rel_allowed[g.rels.type[edge]]
+            ok = typed if ok is None else ok & typed
+        if ok is None:
+            return nbr, edge
+        return nbr[ok], edge[ok]
+    if step == LIFT:
+        # a field is visible only while its asset is: no test beyond "not yet reached"
+        nbr = g.fields.attr[frontier]
+        ok = g.assets.open[nbr]
+        return nbr[ok], frontier[ok]
+    nbr, _, owner = g.members.gather(frontier, True)
+    assert owner is not None
+    # the delta may still list a field under a former owner
+    ok = (g.fields.attr[nbr] == owner) & g.fields.open[nbr]
+    nbr = nbr[ok]
+    return nbr, nbr
 
 
 # --- BFS ------------------------------------------------------------------------------------------
@@ -175,26 +197,42 @@ def _expand(
 
 @dataclass
 class _Visit:
-    """What a BFS touched, per layer: rows in visit order and their distances. The scratch
-    arrays hold the tree edges until :meth:`release` resets them."""
+    """What a BFS reached, per layer: the rows of each level, sorted, with the level (the
+    distance). The scratch arrays hold the tree edges and every reached row is closed
+    (``open`` False) until :meth:`release`."""
 
-    rows: tuple[list[I32], list[I32]]
-    dist: tuple[list[I32], list[I32]]
+    levels: tuple[list[tuple[int, I32]], list[tuple[int, I32]]]
     stopped: bool  # the limit stopped the walk before it was exhausted
 
-    def layer(self, layer: int) -> tuple[I32, I32]:
-        rows, dist = self.rows[layer], self.dist[layer]
-        if not rows:
+    def layer(self, layer: int, first_level: int = 0) -> tuple[I32, I32]:
+        """(rows, distances) of one layer from ``first_level`` on, by (distance, row)."""
+        levels = [(d, rows) for d, rows in self.levels[layer] if d >= first_level]
+        if not levels:
             return _EMPTY, _EMPTY
-        return np.concatenate(rows), np.concatenate(dist)
+        if len(levels) == 1:
+            d, rows = levels[0]
+            return rows, np.full(len(rows), d, np.int32)
+        sizes = [len(rows) for _, rows in levels]
+        dist = np.repeat(np.array([d for d, _ in levels], np.int32), sizes)
+        return np.concatenate([rows for _, rows in levels]), dist
 
     def release(self, g: TenantGraph) -> None:
-        for layer, scratch in enumerate((g.asset_scratch, g.field_scratch)):
-            for rows in self.rows[layer]:
-                scratch.dist[rows] = -1
+        for layer, table in ((ASSETS, g.assets), (FIELDS, g.fields)):
+            for _, rows in self.levels[layer]:
+                table.open[rows] = True
 
 
 Counter = Callable[[int, I32], int]
+
+
+def _single_flow(steps: Collection[int]) -> int:
+    """REL or LIN when it is the only step (every node reached by it, in one layer), else -1:
+    the BFS then records each node's step."""
+    if len(steps) == 1:
+        (step,) = steps
+        if step in (REL, LIN):
+            return step
+    return -1
 
 
 def _bfs(
@@ -209,88 +247,296 @@ def _bfs(
 ) -> _Visit:
     """Multi-source, level-synchronous BFS over assets and fields.
 
-    With ``limit``, stops after the first level at which ``count`` (new rows of a layer ->
-    how many of them are reportable; all of them by default) has summed to more than ``limit``.
-    The caller must ``release`` the result.
+    Each level gathers the frontier's hops of every step at once (only to open nodes) and claims
+    each new node once, through the first step of :data:`_CLAIM_ORDER` that reaches it. With
+    ``limit``, stops after the first level at which ``count`` (new rows of a layer -> how many
+    of them are reportable; all of them by default) has summed to more than ``limit``. The
+    caller must ``release`` the result.
     """
+    tables = (g.assets, g.fields)
     scratch = (g.asset_scratch, g.field_scratch)
     g.asset_scratch.fit(g.assets.n)
     g.field_scratch.fit(g.fields.n)
-    visit = _Visit(([], []), ([], []), False)
-    frontiers: list[I32] = []
-    for layer in (ASSETS, FIELDS):
-        rows = np.unique(starts[layer]).astype(np.int32)
-        s = scratch[layer]
-        s.dist[rows] = 0
-        s.p_step[rows] = -1
-        s.p_edge[rows] = -1
-        visit.rows[layer].append(rows)
-        visit.dist[layer].append(np.zeros(len(rows), np.int32))
-        frontiers.append(rows)
-    steps_by_source = {
-        layer: [st for st in sorted(steps) if _STEP_FROM[st] == layer] for layer in (0, 1)
-    }
-    reported = 0
-    level = 0
-    while (len(frontiers[ASSETS]) or len(frontiers[FIELDS])) and (
-        max_depth is None or level < max_depth
-    ):
-        level += 1
-        found: tuple[list[tuple[I32, I32, int]], list[tuple[I32, I32, int]]] = ([], [])
+    visit = _Visit(([], []), False)
+    order = [st for st in _CLAIM_ORDER if st in steps]
+    record = _single_flow(steps) < 0
+    try:
+        frontier: list[I32] = []
         for layer in (ASSETS, FIELDS):
-            if len(frontiers[layer]) == 0:
-                continue
-            for st in steps_by_source[layer]:
-                unseen = scratch[_STEP_TO[st]].dist
-                nbr, edge, _ = _hops(
-                    g, st, frontiers[layer], forward, rel_allowed, unseen, with_origin=False
-                )
+            rows = starts[layer] if len(starts[layer]) <= 1 else np.unique(starts[layer])
+            tables[layer].open[rows] = False
+            if len(rows):
+                visit.levels[layer].append((0, rows))
+            frontier.append(rows)
+        reported = 0
+        level = 0
+        while (len(frontier[ASSETS]) or len(frontier[FIELDS])) and (
+            max_depth is None or level < max_depth
+        ):
+            level += 1
+            # every hop of the level from the frontier as it stands, then the claims in order
+            hops = [
+                (st, *_open_hops(g, st, frontier[_STEP_FROM[st]], forward, rel_allowed))
+                for st in order
+                if len(frontier[_STEP_FROM[st]])
+            ]
+            claimed: tuple[list[I32], list[I32]] = ([], [])
+            for st, nbr, edge in hops:
+                to = _STEP_TO[st]
+                if claimed[to]:  # an earlier step of this level may have claimed some
+                    still = tables[to].open[nbr]
+                    nbr, edge = nbr[still], edge[still]
                 if len(nbr):
-                    found[_STEP_TO[st]].append((nbr, edge, st))
-        frontiers = [
-            _claim(scratch[layer], found[layer], level, visit, layer) for layer in (ASSETS, FIELDS)
-        ]
-        if limit is not None:
+                    claimed[to].append(
+                        _claim(scratch[to], tables[to].open, nbr, edge, st if record else -1)
+                    )
             for layer in (ASSETS, FIELDS):
-                if len(frontiers[layer]):
-                    new = frontiers[layer]
-                    reported += len(new) if count is None else count(layer, new)
-            if reported > limit:
+                new = claimed[layer]
+                # sorted: the result's order, and CSR slices read in memory order
+                rows = (
+                    _EMPTY if not new else new[0] if len(new) == 1 else np.sort(np.concatenate(new))
+                )
+                frontier[layer] = rows
+                if len(rows):
+                    visit.levels[layer].append((level, rows))
+                    if limit is not None:
+                        reported += len(rows) if count is None else count(layer, rows)
+            if limit is not None and reported > limit:
                 visit.stopped = True
                 break
+    except BaseException:
+        visit.release(g)
+        raise
     return visit
 
 
-def _claim(
-    s: Scratch,
-    found: list[tuple[I32, I32, int]],
-    level: int,
-    visit: _Visit,
-    layer: int,
-) -> I32:
-    """Mark the candidates (node, edge, step) as reached at ``level``, one tree edge per node;
-    the new frontier."""
-    if not found:
-        return _EMPTY
-    if len(found) == 1:
-        nbr, edge, st = found[0]
-        step = np.full(len(nbr), st, np.int8)
-    else:
-        nbr = np.concatenate([f[0] for f in found])
-        edge = np.concatenate([f[1] for f in found])
-        step = np.concatenate([np.full(len(f[0]), f[2], np.int8) for f in found])
-    # candidates are unvisited (``_hops`` dropped the others), but may repeat
-    position = np.arange(len(nbr), dtype=np.int32)
-    s.slot[nbr] = position
-    won = s.slot[nbr] == position
-    nbr, edge, step = nbr[won], edge[won], step[won]
-    s.dist[nbr] = level
+def _claim(s: Scratch, open_: B, nbr: I32, edge: I32, step: int) -> I32:
+    """Mark the candidates (open nodes, possibly repeated) reached; the rows claimed, sorted.
+    ``step`` (unless -1) is remembered as the way they were reached."""
+    # Every candidate writes its edge: one write per node lands, and any of them is a tree
+    # edge (all come from the previous level).
     s.p_edge[nbr] = edge
-    s.p_step[nbr] = step
-    visit.rows[layer].append(nbr)
-    visit.dist[layer].append(np.full(len(nbr), level, np.int32))
-    claimed: I32 = nbr
-    return claimed
+    if step >= 0:
+        s.p_step[nbr] = step
+    if len(nbr) > 1:
+        nbr = np.sort(nbr)
+        first = np.empty(len(nbr), bool)
+        first[0] = True
+        np.not_equal(nbr[1:], nbr[:-1], out=first[1:])
+        nbr = nbr[first]
+    open_[nbr] = False
+    return nbr
+
+
+# --- small walks ----------------------------------------------------------------------------------
+
+# Entries a walk may read in Python before it is handed to the vectorised BFS, and frontier nodes
+# above which a level of a path search is gathered by numpy: below this, a plain loop over a few
+# CSR entries costs less than the few dozen numpy calls of a vectorised level.
+SMALL_WALK: Final = 512
+# Result rows up to which a small walk's result is built row by row in Python rather than by a few
+# dozen numpy calls.
+_ROW_BY_ROW: Final = 32
+
+
+class _FlowView:
+    """One layer's flow edges seen from Python for small walks: memoryviews, whose items are
+    plain ints (no numpy scalar per read), of the CSR arrays, the delta and the masks."""
+
+    __slots__ = (
+        "allowed",
+        "deleted",
+        "delta",
+        "edge",
+        "forward",
+        "g",
+        "mask",
+        "n",
+        "nbr",
+        "ptr",
+        "small",
+        "step",
+        "types",
+        "visible",
+    )
+
+    def __init__(
+        self, g: TenantGraph, layer: int, forward: bool, allowed: B | None, small: int
+    ) -> None:
+        adjacency, edges = (g.rel_flow, g.rels) if layer == ASSETS else (g.lin_flow, g.lineage)
+        csr = adjacency.side(forward)
+        self.g, self.step, self.forward, self.small = g, _FLOW[layer], forward, small
+        self.n, self.delta = csr.n, csr.delta
+        self.ptr, self.nbr, self.edge = csr.ptr.data, csr.nbr.data, csr.edge.data
+        # between queries ``open`` is visibility, and a small walk marks nothing
+        self.visible = (g.assets if layer == ASSETS else g.fields).open.data
+        self.deleted = edges.deleted.data if edges.masked else None
+        # a relationship type filter leaves field lineage alone
+        self.mask = allowed if layer == ASSETS else None
+        self.types = edges.type.data if self.mask is not None else None
+        self.allowed = self.mask.tolist() if self.mask is not None else []
+
+    def entries(self, frontier: list[int]) -> int:
+        """How many entries expanding ``frontier`` reads (visible or not)."""
+        ptr, n = self.ptr, self.n
+        count = sum(ptr[v + 1] - ptr[v] for v in frontier if v < n)
+        if self.delta:
+            count += sum(len(self.delta[v]) for v in frontier if v in self.delta)
+        return count
+
+    def hops(self, frontier: list[int]) -> list[tuple[int, int, int]]:
+        """(from, neighbour, edge) of every hop out of ``frontier`` along an edge neither deleted
+        nor filtered out; the neighbour may be invisible. Read in Python from the CSR, or
+        gathered by numpy (and the invisible dropped) when the frontier is large."""
+        if len(frontier) > self.small:
+            rows = np.array(frontier, np.int32)
+            nbr, edge, origin = _hops(self.g, self.step, rows, self.forward, self.mask)
+            return list(zip(origin.tolist(), nbr.tolist(), edge.tolist(), strict=True))
+        ptr, nbr_, edge_, n, delta = self.ptr, self.nbr, self.edge, self.n, self.delta
+        found = [
+            (v, nbr_[p], edge_[p]) for v in frontier if v < n for p in range(ptr[v], ptr[v + 1])
+        ]
+        if delta:
+            found += [(v, w, e) for v in frontier if v in delta for w, e in delta[v]]
+        deleted, types, allowed = self.deleted, self.types, self.allowed
+        if deleted is None and types is None:
+            return found
+        return [
+            (v, w, e)
+            for v, w, e in found
+            if (deleted is None or not deleted[e]) and (types is None or allowed[types[e]])
+        ]
+
+    def expand(
+        self,
+        frontier: list[int],
+        reached: dict[int, tuple[int, int]],
+        meet: dict[int, tuple[int, int]] | None = None,
+    ) -> tuple[list[int], int]:
+        """One BFS level: each hop out of ``frontier`` to a visible node not in ``reached``
+        records it there as (from, edge). The new nodes, and the first of them found in
+        ``meet`` (the level is then left unfinished), else -1."""
+        visible = self.visible
+        new: list[int] = []
+        for v, w, e in self.hops(frontier):
+            if w in reached or not visible[w]:
+                continue
+            reached[w] = (v, e)
+            if meet is not None and w in meet:
+                return new, w
+            new.append(w)
+        return new, -1
+
+
+def _small_walk(
+    view: _FlowView, start: int, max_depth: int | None
+) -> tuple[list[list[int]], dict[int, tuple[int, int]]] | None:
+    """The whole BFS from ``start``: the rows of each level and {row: (from, tree edge)} (the
+    start at (-1, -1)); None as soon as it would read more than ``view.small`` entries."""
+    reached = {start: (-1, -1)}
+    levels = [[start]]
+    budget = view.small
+    while levels[-1] and (max_depth is None or len(levels) <= max_depth):
+        budget -= view.entries(levels[-1])
+        if budget < 0:
+            return None
+        levels.append(view.expand(levels[-1], reached)[0])
+    return levels, reached
+
+
+def _small_traversal(
+    g: TenantGraph,
+    layer: int,
+    walk: tuple[list[list[int]], dict[int, tuple[int, int]]],
+    starts: tuple[NodeRef, ...],
+    direction: Direction,
+    keep_start: bool,
+    reportable: Callable[[int, I32], B] | None,
+    limit: int | None,
+) -> Traversal:
+    """The result of a small walk (the start reported when ``keep_start``), in the same rows,
+    order and tree edges as :func:`_traversal` gives. A few rows are built one by one in Python,
+    more by :func:`_traversal`'s vectorised assembly."""
+    levels, reached = walk
+    table, edges = (g.assets, g.rels) if layer == ASSETS else (g.fields, g.lineage)
+    ids = table.ids.data
+    order: list[int] = []
+    dist: list[int] = []
+    for d, rows in enumerate(levels if keep_start else levels[1:], 0 if keep_start else 1):
+        # rows sort as their ids do when the table is ordered
+        order += sorted(rows) if table.ordered else sorted(rows, key=ids.__getitem__)
+        dist += [d] * len(rows)
+    left_out = [] if keep_start else list(levels[0])
+    if reportable is not None and order:
+        test = reportable(layer, np.array(order, np.int32)).tolist()
+        left_out += [r for r, ok in zip(order, test, strict=True) if not ok]
+        dist = [d for d, ok in zip(dist, test, strict=True) if ok]
+        order = [r for r, ok in zip(order, test, strict=True) if ok]
+    truncated = limit is not None and len(order) > limit
+    order, dist = order[:limit], dist[:limit]
+    if len(order) > _ROW_BY_ROW:
+        scratch = g.asset_scratch if layer == ASSETS else g.field_scratch
+        scratch.fit(table.n)
+        scratch.slot[left_out] = -1  # no parent row for what the result leaves out
+        n = len(order)
+        reach = _Reach(
+            np.full(n, layer, np.uint8),
+            np.array(order, np.int32),
+            np.array(dist, np.int32),
+            int(keep_start),
+            _FLOW[layer],
+            np.array([reached[r][1] for r in order], np.int32),
+        )
+        return _traversal(g, reach, starts, direction, truncated)
+    position = {r: i for i, r in enumerate(order)}
+    n_rel, n_lin = len(g.rel_types.names), len(g.transformations.names)
+    labels = (*g.rel_types.names, *g.transformations.names, CONTAINS, "")
+    edge_kind, label_base = (0, 0) if layer == ASSETS else (1, n_rel)
+    edge_ids, src, dst, types = edges.ids.data, edges.src.data, edges.dst.data, edges.type.data
+    via: list[tuple[int, int, int, int, int, int]] = []
+    for r in order:
+        _, e = reached[r]
+        if e < 0:
+            via.append((-1, 0, 0, 0, n_rel + n_lin + 1, -1))
+            continue
+        s, t = src[e], dst[e]
+        parent = position.get(s + t - r, -1)  # the tree edge's other end
+        via.append((edge_kind, edge_ids[e], ids[s], ids[t], types[e] + label_base, parent))
+    columns = list(zip(*via, strict=True)) if via else [()] * 6
+    return Traversal(
+        starts,
+        direction,
+        np.array([layer] * len(order), np.uint8),
+        np.array([ids[r] for r in order], np.int64),
+        np.array(dist, np.int32),
+        np.array(columns[0], np.int8),
+        np.array(columns[1], np.int64),
+        np.array(columns[2], np.int64),
+        np.array(columns[3], np.int64),
+        Labels(np.array(columns[4], np.int32), labels),
+        np.array(columns[5], np.int64),
+        truncated,
+    )
+
+
+# --- results --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Reach:
+    """Reached rows in result order, (distance, kind, id), and how each was reached: ``step``
+    and ``edge`` (the relationship / lineage row, the field row for containment hops), one step
+    for every row or one per row. The first ``starts`` rows are starts (no tree edge)."""
+
+    kind: NDArray[np.uint8]
+    rows: I32
+    dist: I32
+    starts: int
+    step: int | I8
+    edge: I32
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 def _result_order(ids: I64, kind: NDArray[np.uint8], dist: I32) -> NDArray[np.intp]:
@@ -304,148 +550,147 @@ def _result_order(ids: I64, kind: NDArray[np.uint8], dist: I32) -> NDArray[np.in
     return order
 
 
+def _reach(
+    g: TenantGraph,
+    keep: tuple[tuple[I32, I32], tuple[I32, I32]],
+    step: int,
+    limit: int | None,
+) -> tuple[_Reach, bool]:
+    """The rows a BFS reached and keeps (per layer: rows and distances, by (distance, row)) in
+    result order, cut at ``limit``, with their tree edges from the scratch; and whether the limit
+    cut any. ``step``: the flow step (REL or LIN) every non-start row was reached by, or -1 when
+    the scratch recorded a step per row."""
+    (a_rows, a_dist), (f_rows, f_dist) = keep
+    tables = (g.assets, g.fields)
+    if not len(f_rows) or not len(a_rows):
+        layer = FIELDS if len(f_rows) else ASSETS
+        rows, dist = (f_rows, f_dist) if layer == FIELDS else (a_rows, a_dist)
+        kind = np.full(len(rows), layer, np.uint8)
+        if not tables[layer].ordered:
+            order = _result_order(tables[layer].ids[rows], kind, dist)
+            rows, dist = rows[order], dist[order]
+    else:
+        kind = np.concatenate([np.zeros(len(a_rows), np.uint8), np.ones(len(f_rows), np.uint8)])
+        rows, dist = np.concatenate([a_rows, f_rows]), np.concatenate([a_dist, f_dist])
+        if g.assets.ordered and g.fields.ordered:
+            # two runs already in (distance, row) order: a stable merge by (distance, kind)
+            order = np.argsort(dist * 2 + kind, kind="stable")
+        else:
+            ids = np.concatenate([g.assets.ids[a_rows], g.fields.ids[f_rows]])
+            order = _result_order(ids, kind, dist)
+        kind, rows, dist = kind[order], rows[order], dist[order]
+    cut = limit is not None and len(rows) > limit
+    if cut:
+        kind, rows, dist = kind[:limit], rows[:limit], dist[:limit]
+    starts = int(np.searchsorted(dist, 0, side="right"))
+    scratch = (g.asset_scratch, g.field_scratch)
+    edge = np.zeros(len(rows), np.int32)
+    if step >= 0:
+        edge[starts:] = scratch[_STEP_TO[step]].p_edge[rows[starts:]]
+        return _Reach(kind, rows, dist, starts, step, edge), cut
+    steps = np.full(len(rows), -1, np.int8)
+    for layer in (ASSETS, FIELDS):
+        mine = np.flatnonzero(kind[starts:] == layer) + starts
+        steps[mine] = scratch[layer].p_step[rows[mine]]
+        edge[mine] = scratch[layer].p_edge[rows[mine]]
+    return _Reach(kind, rows, dist, starts, steps, edge), cut
+
+
+def _forget(g: TenantGraph, visit: _Visit, everything: bool) -> None:
+    """Clear the slots of visited rows a result leaves out, so no parent points at them: every
+    visited row when a filter may drop any, else the starts (which a traverse leaves out)."""
+    for layer, scr in ((ASSETS, g.asset_scratch), (FIELDS, g.field_scratch)):
+        for d, rows in visit.levels[layer]:
+            if everything or d == 0:
+                scr.slot[rows] = -1
+
+
 def _traversal(
     g: TenantGraph,
-    visit: _Visit,
+    reach: _Reach,
     starts: tuple[NodeRef, ...],
     direction: Direction,
-    keep: tuple[I32, I32],
-    keep_dist: tuple[I32, I32],
-    limit: int | None,
+    truncated: bool,
 ) -> Traversal:
-    """Build the result from the kept rows of each layer (a subset of the visit), while the
-    scratch still holds the tree edges."""
-    a_rows, f_rows = keep
-    kind = np.concatenate([np.zeros(len(a_rows), np.uint8), np.ones(len(f_rows), np.uint8)])
-    ids = np.concatenate([g.assets.ids[a_rows], g.fields.ids[f_rows]])
-    dist = np.concatenate(keep_dist)
-    rows = np.concatenate([a_rows, f_rows])
-    order = _result_order(ids, kind, dist)
-    truncated = visit.stopped or (limit is not None and len(order) > limit)
-    if limit is not None:
-        order = order[:limit]
-    kind, ids, dist, rows = kind[order], ids[order], dist[order], rows[order]
-    a_scr, f_scr = g.asset_scratch, g.field_scratch
-    n = len(rows)
-    step = np.empty(n, np.int8)
-    edge = np.empty(n, np.int32)
-    for layer, scr in ((ASSETS, a_scr), (FIELDS, f_scr)):
-        mine = kind == layer
-        step[mine] = scr.p_step[rows[mine]]
-        edge[mine] = scr.p_edge[rows[mine]]
+    """Assemble the result. Parents are found through the scratch slots: those of reached rows
+    left out of the result must be -1 (rows a limit cut never are: they come after every row
+    nearer than them)."""
+    kind, rows, n0, n = reach.kind, reach.rows, reach.starts, len(reach)
+    tables = (g.assets, g.fields)
+    slots = (g.asset_scratch.slot, g.field_scratch.slot)
+    flow = reach.step if isinstance(reach.step, int) else -1
+    if flow >= 0 and bool((kind[:n0] == _STEP_TO[flow]).all()):
+        # one layer
+        layer = _STEP_TO[flow]
+        ids = tables[layer].ids.take(rows)
+        slots[layer][rows] = np.arange(n, dtype=np.int32)  # output positions, for parents
+    else:
+        ids = np.empty(n, np.int64)
+        for layer in (ASSETS, FIELDS):
+            mine = np.flatnonzero(kind == layer)
+            ids[mine] = tables[layer].ids[rows[mine]]
+            slots[layer][rows[mine]] = mine
 
     # one label space: relationship types, then transformations, then CONTAINS, then ""
     n_rel, n_lin = len(g.rel_types.names), len(g.transformations.names)
     labels = (*g.rel_types.names, *g.transformations.names, CONTAINS, "")
-    forward = direction == "downstream"
-    if n and bool((step == REL).all()):
-        # the common single-layer walk: plain gathers, no masked writes
-        src, dst = g.rels.src[edge], g.rels.dst[edge]
-        along = g.rel_types.flow[g.rels.type[edge]] == FORWARD
-        origin = np.where(along == forward, src, dst)
-        return _finish(
-            g,
-            visit,
-            starts,
-            direction,
-            (kind, ids, dist, rows, step, origin, truncated),
-            np.zeros(n, np.int8),
-            g.rels.ids[edge],
-            g.assets.ids[src],
-            g.assets.ids[dst],
-            Labels(g.rels.type[edge], labels),
-        )
-
-    via_kind = np.full(n, -1, np.int8)
-    via_id = np.zeros(n, np.int64)
-    via_source = np.zeros(n, np.int64)
-    via_target = np.zeros(n, np.int64)
-    via_label = np.full(n, n_rel + n_lin + 1, np.int32)
-    origin = np.full(n, -1, np.int32)  # the row the tree edge comes from
-    rel, lin, lift, expand = step == REL, step == LIN, step == LIFT, step == EXPAND
-    if rel.any():
-        e = edge[rel]
-        src, dst = g.rels.src[e], g.rels.dst[e]
-        via_kind[rel] = 0
-        via_id[rel] = g.rels.ids[e]
-        via_source[rel] = g.assets.ids[src]
-        via_target[rel] = g.assets.ids[dst]
-        via_label[rel] = g.rels.type[e]
-        along = g.rel_types.flow[g.rels.type[e]] == FORWARD  # flow runs source -> target
-        origin[rel] = np.where(along == forward, src, dst)
-    if lin.any():
-        e = edge[lin]
-        via_kind[lin] = 1
-        via_id[lin] = g.lineage.ids[e]
-        via_source[lin] = g.fields.ids[g.lineage.src[e]]
-        via_target[lin] = g.fields.ids[g.lineage.dst[e]]
-        via_label[lin] = n_rel + g.lineage.type[e]
-        origin[lin] = g.lineage.src[e] if forward else g.lineage.dst[e]
-    contains = lift | expand
-    if contains.any():
-        e = edge[contains]
-        via_kind[contains] = 2
-        via_id[contains] = g.fields.ids[e]
-        via_source[contains] = g.assets.ids[g.fields.attr[e]]
-        via_target[contains] = g.fields.ids[e]
-        via_label[contains] = n_rel + n_lin
-        origin[lift] = edge[lift]
-        origin[expand] = g.fields.attr[edge[expand]]
-
-    return _finish(
-        g,
-        visit,
-        starts,
-        direction,
-        (kind, ids, dist, rows, step, origin, truncated),
-        via_kind,
-        via_id,
-        via_source,
-        via_target,
-        Labels(via_label, labels),
-    )
-
-
-def _finish(
-    g: TenantGraph,
-    visit: _Visit,
-    starts: tuple[NodeRef, ...],
-    direction: Direction,
-    rows_info: tuple[NDArray[np.uint8], I64, I32, I32, NDArray[np.int8], I32, bool],
-    via_kind: NDArray[np.int8],
-    via_id: I64,
-    via_source: I64,
-    via_target: I64,
-    via_type: Labels,
-) -> Traversal:
-    """Resolve parent rows and assemble the result. The slot arrays map each layer's visited
-    rows to output positions (-1 = not in the output)."""
-    kind, ids, dist, rows, step, origin, truncated = rows_info
-    a_scr, f_scr = g.asset_scratch, g.field_scratch
-    for layer, scr in ((ASSETS, a_scr), (FIELDS, f_scr)):
-        for visited in visit.rows[layer]:
-            scr.slot[visited] = -1
-        mine = np.flatnonzero(kind == layer)
-        scr.slot[rows[mine]] = mine
-    parent = np.full(len(rows), -1, np.int64)
-    from_assets = (step == REL) | (step == EXPAND)
-    from_fields = (step == LIN) | (step == LIFT)
-    if from_assets.all():
-        parent[:] = a_scr.slot[origin]
-    else:
-        parent[from_assets] = a_scr.slot[origin[from_assets]]
-        parent[from_fields] = f_scr.slot[origin[from_fields]]
+    # every row past the starts gets its tree edge below: only the starts need defaults
+    via_kind = np.empty(n, np.int8)
+    via_id = np.empty(n, np.int64)
+    via_source = np.empty(n, np.int64)
+    via_target = np.empty(n, np.int64)
+    via_label = np.empty(n, np.int32)
+    parent = np.empty(n, np.int64)
+    via_kind[:n0], via_id[:n0], via_source[:n0], via_target[:n0] = -1, 0, 0, 0
+    via_label[:n0], parent[:n0] = n_rel + n_lin + 1, -1
+    flows = ((REL, g.rels, ASSETS, 0, 0), (LIN, g.lineage, FIELDS, 1, n_rel))
+    for code, table, layer, edge_kind, label_base in flows:
+        at: slice | NDArray[np.intp]
+        if flow >= 0:
+            if flow != code:
+                continue
+            at = slice(n0, n)
+        else:
+            at = np.flatnonzero(reach.step == code)
+            if not len(at):
+                continue
+        e, v = reach.edge[at], rows[at]
+        src, dst = table.src.take(e), table.dst.take(e)
+        ends = tables[layer].ids
+        via_kind[at] = edge_kind
+        via_id[at] = table.ids.take(e)
+        via_source[at] = ends.take(src)
+        via_target[at] = ends.take(dst)
+        via_label[at] = table.type.take(e)
+        via_label[at] += label_base
+        # a flow tree edge joins the node to the one it came from: its other end
+        src += dst
+        src -= v
+        parent[at] = slots[layer].take(src)
+    if flow < 0:
+        for code, origin_layer in ((LIFT, FIELDS), (EXPAND, ASSETS)):
+            at = np.flatnonzero(reach.step == code)
+            if not len(at):
+                continue
+            e = reach.edge[at]
+            owner = g.fields.attr[e]
+            via_kind[at] = 2
+            via_id[at] = g.fields.ids[e]
+            via_source[at] = g.assets.ids[owner]
+            via_target[at] = g.fields.ids[e]
+            via_label[at] = n_rel + n_lin
+            parent[at] = slots[origin_layer][e if code == LIFT else owner]
     return Traversal(
         starts,
         direction,
         kind,
         ids,
-        dist,
+        reach.dist,
         via_kind,
         via_id,
         via_source,
         via_target,
-        via_type,
+        Labels(via_label, labels),
         parent,
         truncated,
     )
@@ -454,123 +699,86 @@ def _finish(
 # --- edges ----------------------------------------------------------------------------------------
 
 
-def _rel_edge(g: TenantGraph, row: int) -> Edge:
-    return Edge(
-        "relationship",
-        int(g.rels.ids[row]),
-        NodeRef.asset(int(g.assets.ids[g.rels.src[row]])),
-        NodeRef.asset(int(g.assets.ids[g.rels.dst[row]])),
-        g.rel_types.names[int(g.rels.type[row])],
+def _flow_edges(g: TenantGraph, layer: int, rows: Iterable[int]) -> list[Edge]:
+    """The relationships (field-lineage edges, for the field layer) at these rows."""
+    make: Callable[[int, int, int, str], Edge]
+    if layer == ASSETS:
+        edges, ends, names, make = g.rels, g.assets, g.rel_types.names, Edge.relationship
+    else:
+        edges, ends, names, make = g.lineage, g.fields, g.transformations.names, Edge.field_lineage
+    ids, src, dst, types, end_ids = (
+        edges.ids.data,
+        edges.src.data,
+        edges.dst.data,
+        edges.type.data,
+        ends.ids.data,
     )
+    return [make(ids[r], end_ids[src[r]], end_ids[dst[r]], names[types[r]]) for r in rows]
 
 
-def _lineage_edge(g: TenantGraph, row: int) -> Edge:
-    return Edge(
-        "field_lineage",
-        int(g.lineage.ids[row]),
-        NodeRef.field(int(g.fields.ids[g.lineage.src[row]])),
-        NodeRef.field(int(g.fields.ids[g.lineage.dst[row]])),
-        g.transformations.names[int(g.lineage.type[row])],
-    )
-
-
-def _flow_edge(g: TenantGraph, layer: int, row: int) -> Edge:
-    return _rel_edge(g, row) if layer == ASSETS else _lineage_edge(g, row)
-
-
-def _contains_edge(g: TenantGraph, field_row: int) -> Edge:
-    return Edge(
-        "contains",
-        int(g.fields.ids[field_row]),
-        NodeRef.asset(int(g.assets.ids[g.fields.attr[field_row]])),
-        NodeRef.field(int(g.fields.ids[field_row])),
-        CONTAINS,
-    )
+def _contains_edges(g: TenantGraph, field_rows: Iterable[int]) -> list[Edge]:
+    """The containment edges of the fields at these rows."""
+    asset_ids, field_ids, owner = g.assets.ids.data, g.fields.ids.data, g.fields.attr.data
+    return [Edge.contains(asset_ids[owner[f]], field_ids[f]) for f in field_rows]
 
 
 # --- paths ----------------------------------------------------------------------------------------
 
 
-def _shortest_path(
-    g: TenantGraph, layer: int, s: int, t: int, allowed: B | None, max_depth: int | None
+def _path(
+    g: TenantGraph,
+    layer: int,
+    s: int,
+    t: int,
+    allowed: B | None,
+    max_depth: int | None,
+    small: int,
 ) -> list[Edge] | None:
-    """Bidirectional BFS: expand whichever frontier is smaller by one full level; the first
-    level that meets the other side holds a shortest path (the best meeting of that level)."""
+    """Bidirectional BFS in Python over the CSR (the two frontiers stay small): expand, one full
+    level at a time, the side with the smaller frontier.
+
+    The first node both sides reach closes a shortest path: while no node is reached by both,
+    every path is longer than the two depths together, and a node reached at the next level
+    gives a path exactly one longer."""
     if s == t:
         return []
-    step = REL if layer == ASSETS else LIN
-    # node -> (distance, edge row, neighbour one hop nearer to this side's end)
-    seen: tuple[dict[int, tuple[int, int, int]], dict[int, tuple[int, int, int]]] = (
-        {s: (0, -1, -1)},
-        {t: (0, -1, -1)},
+    views = (_FlowView(g, layer, True, allowed, small), _FlowView(g, layer, False, allowed, small))
+    # node -> (the neighbour one hop nearer to this side's end, edge row)
+    reached: tuple[dict[int, tuple[int, int]], dict[int, tuple[int, int]]] = (
+        {s: (-1, -1)},
+        {t: (-1, -1)},
     )
-    frontier: list[list[int]] = [[s], [t]]
-    depth = [0, 0]
-    while frontier[0] and frontier[1] and (max_depth is None or sum(depth) < max_depth):
+    frontier = [[s], [t]]
+    depth = 0
+    while frontier[0] and frontier[1] and (max_depth is None or depth < max_depth):
         side = 0 if len(frontier[0]) <= len(frontier[1]) else 1
-        mine, other = seen[side], seen[1 - side]
-        d = depth[side] + 1
-        nbr, edge, origin = _expand(g, step, np.array(frontier[side], np.int32), side == 0, allowed)
-        new: list[int] = []
-        best: tuple[int, int] | None = None
-        for v, e, u in zip(nbr.tolist(), edge.tolist(), origin.tolist(), strict=True):
-            if v in mine:
-                continue
-            mine[v] = (d, e, u)
-            new.append(v)
-            if v in other:
-                total = d + other[v][0]
-                if best is None or total < best[0]:
-                    best = (total, v)
-        depth[side], frontier[side] = d, new
-        if best is not None:
-            return _join(g, layer, seen, best[1])
+        frontier[side], meet = views[side].expand(frontier[side], reached[side], reached[1 - side])
+        if meet >= 0:
+            return _join(g, layer, reached, meet)
+        depth += 1
     return None
 
 
 def _join(
     g: TenantGraph,
     layer: int,
-    seen: tuple[dict[int, tuple[int, int, int]], dict[int, tuple[int, int, int]]],
+    reached: tuple[dict[int, tuple[int, int]], dict[int, tuple[int, int]]],
     meet: int,
 ) -> list[Edge]:
-    head: list[Edge] = []
-    v = meet
-    while seen[0][v][1] >= 0:
-        _, e, v = seen[0][v]
-        head.append(_flow_edge(g, layer, e))
-    head.reverse()
-    v = meet
-    while seen[1][v][1] >= 0:
-        _, e, v = seen[1][v]
-        head.append(_flow_edge(g, layer, e))
-    return head
+    """The path through ``meet``: back to the source, then on to the target."""
+    halves: list[list[int]] = []
+    for side in (0, 1):
+        half = []
+        v, e = reached[side][meet]
+        while e >= 0:
+            half.append(e)
+            v, e = reached[side][v]
+        halves.append(half)
+    halves[0].reverse()
+    return _flow_edges(g, layer, halves[0] + halves[1])
 
 
-def _distances_to(
-    g: TenantGraph, layer: int, t: int, allowed: B | None, max_depth: int
-) -> dict[int, int]:
-    """Hops from every node to ``t`` along the flow, up to ``max_depth``."""
-    step = REL if layer == ASSETS else LIN
-    dist = {t: 0}
-    frontier = [t]
-    for d in range(1, max_depth + 1):
-        if not frontier:
-            break
-        nbr, _, _ = _expand(g, step, np.array(frontier, np.int32), False, allowed)
-        frontier = []
-        for v in nbr.tolist():
-            if v not in dist:
-                dist[v] = d
-                frontier.append(v)
-    return dist
-
-
-class _Enough(Exception):
-    """Raised inside the path DFS once more paths than the cap were found."""
-
-
-def _all_paths(
+def _paths(
     g: TenantGraph,
     layer: int,
     s: int,
@@ -578,72 +786,61 @@ def _all_paths(
     allowed: B | None,
     max_depth: int,
     max_paths: int,
-) -> tuple[list[list[int]], bool]:
-    """Edge rows of the first ``max_paths`` simple paths s -> t in (length, edge ids) order."""
+    small: int,
+) -> tuple[list[tuple[int, ...]], bool]:
+    """Edge rows of the first ``max_paths`` simple paths s -> t in (length, edge ids) order:
+    :func:`~headwater.graph.engine.simple_paths` over the hops into nodes that can still reach
+    ``t`` in time (their distances by a reverse BFS from it)."""
     if s == t:
-        return [[]], False
-    to_target = _distances_to(g, layer, t, allowed, max_depth)
-    if s not in to_target:
-        return [], False
-    step = REL if layer == ASSETS else LIN
-    ids = g.rels.ids if layer == ASSETS else g.lineage.ids
-    successors: dict[int, list[tuple[int, int, int]]] = {}
-
-    def out(u: int) -> list[tuple[int, int, int]]:
-        hops = successors.get(u)
-        if hops is None:
-            nbr, edge, _ = _expand(g, step, np.array([u], np.int32), True, allowed)
-            hops = sorted(
-                (int(ids[e]), v, e)
-                for v, e in zip(nbr.tolist(), edge.tolist(), strict=True)
-                if v in to_target
-            )
-            successors[u] = hops
-        return hops
-
-    found: list[list[int]] = []
-    path: list[int] = []
-    on_path = {s}
-
-    def extend(u: int, remaining: int) -> None:
-        for _, v, e in out(u):
-            if v == t:
-                if remaining == 1:
-                    found.append([*path, e])
-                    if len(found) > max_paths:
-                        raise _Enough
-                continue
-            if v in on_path or to_target[v] > remaining - 1:
-                continue
-            on_path.add(v)
-            path.append(e)
-            extend(v, remaining - 1)
-            path.pop()
-            on_path.discard(v)
-
+        return [()], False
+    one = np.array([t], np.int32)
+    visit = _bfs(
+        g,
+        (one, _EMPTY) if layer == ASSETS else (_EMPTY, one),
+        False,
+        (_FLOW[layer],),
+        allowed,
+        max_depth,
+    )
     try:
-        for length in range(to_target[s], max_depth + 1):
-            extend(s, length)
-    except _Enough:
-        return found[:max_paths], True
-    return found, False
+        rows, dist = visit.layer(layer)
+    finally:
+        visit.release(g)
+    to_target = dict(zip(rows.tolist(), dist.tolist(), strict=True))
+    forward = _FlowView(g, layer, True, allowed, small)
+    ids = (g.rels.ids if layer == ASSETS else g.lineage.ids).data
+
+    def successors(u: int) -> list[tuple[int, int]]:
+        # every hop to a node that can still arrive (visible, then), parallel edges included,
+        # by edge id
+        hops = sorted((ids[e], v, e) for _, v, e in forward.hops([u]) if v in to_target)
+        return [(v, e) for _, v, e in hops]
+
+    return simple_paths(s, t, successors, to_target, max_depth, max_paths)
 
 
 # --- graph views ----------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _in_view(table: Vertices, rows: I32) -> Iterator[None]:
+    """Close the (visible) ``rows`` for the duration: a visible node is then in view exactly when
+    it is not open, with no array as long as the layer allocated per call."""
+    table.open[rows] = False
+    try:
+        yield
+    finally:
+        table.open[rows] = True
+
+
 def _hidden_counts(
-    g: TenantGraph,
-    layer: int,
-    rows: I32,
-    in_view: B,
-    forward: bool,
-    allowed: B | None,
+    g: TenantGraph, layer: int, rows: I32, forward: bool, allowed: B | None
 ) -> NDArray[np.int64]:
-    """Per row, the number of distinct visible flow neighbours (one direction) not in view."""
+    """Per row, the number of distinct visible flow neighbours (one direction) not in view
+    (inside :func:`_in_view`)."""
     step = REL if layer == ASSETS else LIN
-    nbr, _, origin = _expand(g, step, rows, forward, allowed)
-    hidden = ~in_view[nbr]
+    nbr, _, origin = _hops(g, step, rows, forward, allowed)
+    hidden = (g.assets if layer == ASSETS else g.fields).open[nbr]
     nbr, origin = nbr[hidden], origin[hidden]
     counts = np.zeros(len(rows), np.int64)
     if len(nbr) == 0:
@@ -657,16 +854,9 @@ def _hidden_counts(
     return counts
 
 
-def _graph_view(
-    g: TenantGraph,
-    center: NodeRef,
-    upstream_depth: int | None,
-    downstream_depth: int | None,
-    node_cap: int,
-    include_fields: bool,
-    allowed: B | None,
-) -> GraphView:
-    layer, c = _resolve(g, center)
+def _view(g: TenantGraph, q: ViewQuery, layer: int, c: int, allowed: B | None) -> GraphView:
+    """The graph view around row ``c`` of ``layer`` (``q.center``)."""
+    center, node_cap = q.center, q.node_cap
     step = REL if layer == ASSETS else LIN
     center_row = np.array([c], np.int32)
     starts = (center_row, _EMPTY) if layer == ASSETS else (_EMPTY, center_row)
@@ -674,7 +864,7 @@ def _graph_view(
     # out rank after those, so both sides know every kept node's distance exactly (see docs).
     sides: list[tuple[I32, I32]] = []
     stopped = False
-    for forward, depth in ((False, upstream_depth), (True, downstream_depth)):
+    for forward, depth in ((False, q.upstream_depth), (True, q.downstream_depth)):
         visit = _bfs(g, starts, forward, (step,), allowed, depth, limit=node_cap - 1)
         try:
             rows, dist = visit.layer(layer)
@@ -701,45 +891,36 @@ def _graph_view(
     sides_of: list[ViewSide] = ["center"]
     sides_of.extend("upstream" if up else "downstream" for up in is_up[rank].tolist())
 
-    n_layer = g.assets.n if layer == ASSETS else g.fields.n
-    in_view = np.zeros(n_layer, bool)
-    in_view[rows] = True
-    hidden_up = _hidden_counts(g, layer, rows, in_view, False, allowed)
-    hidden_down = _hidden_counts(g, layer, rows, in_view, True, allowed)
-    ref = NodeRef.asset if layer == ASSETS else NodeRef.field
-    nodes = [
-        ViewNode(ref(int(i)), int(d), side, int(hu), int(hd))
-        for i, d, side, hu, hd in zip(
-            (g.assets.ids if layer == ASSETS else g.fields.ids)[rows].tolist(),
-            dist.tolist(),
-            sides_of,
-            hidden_up.tolist(),
-            hidden_down.tolist(),
-            strict=True,
-        )
-    ]
-    edges: list[Edge] = []
-    if layer == ASSETS:
-        nbr, e, _ = _expand(g, REL, rows, True, allowed)
-        for row in np.unique(e[in_view[nbr]]).tolist():
-            edges.append(_rel_edge(g, row))
-        nbr, e, _ = g.rel_structure.gather(rows, True)
-        ok = ~g.rels.deleted[e] & in_view[nbr]
-        if allowed is not None:
-            ok &= allowed[g.rels.type[e]]
-        for row in np.unique(e[ok]).tolist():
-            edges.append(_rel_edge(g, row))
-        if include_fields:
-            nodes, edges = _with_fields(g, rows, dist, sides_of, nodes, edges)
-    else:
-        nbr, e, _ = _expand(g, LIN, rows, True, None)
-        for row in np.unique(e[in_view[nbr]]).tolist():
-            edges.append(_lineage_edge(g, row))
-    kind_order = {"asset": 0, "field": 1}
-    nodes.sort(key=lambda n: (n.distance, kind_order[n.node.kind], n.node.id))
-    edge_order = {"relationship": 0, "field_lineage": 1, "contains": 2}
-    edges.sort(key=lambda e: (edge_order[e.kind], e.id))
-    return GraphView(center, tuple(nodes), tuple(edges), truncated)
+    table = g.assets if layer == ASSETS else g.fields
+    with _in_view(table, rows):
+        hidden_up = _hidden_counts(g, layer, rows, False, allowed)
+        hidden_down = _hidden_counts(g, layer, rows, True, allowed)
+        nodes = [
+            ViewNode(NodeRef(center.kind, i), d, side, hu, hd)
+            for i, d, side, hu, hd in zip(
+                table.ids[rows].tolist(),
+                dist.tolist(),
+                sides_of,
+                hidden_up.tolist(),
+                hidden_down.tolist(),
+                strict=True,
+            )
+        ]
+        edges: list[Edge] = []
+        if layer == ASSETS:
+            nbr, e, _ = _hops(g, REL, rows, True, allowed)
+            edges += _flow_edges(g, ASSETS, np.unique(e[~table.open[nbr]]).tolist())
+            nbr, e, _ = g.rel_structure.gather(rows, True)
+            ok = ~g.rels.deleted[e] & ~table.open[nbr] & table.live[nbr]
+            if allowed is not None:
+                ok &= allowed[g.rels.type[e]]
+            edges += _flow_edges(g, ASSETS, np.unique(e[ok]).tolist())
+            if q.include_fields:
+                _with_fields(g, rows, dist, sides_of, nodes, edges)
+        else:
+            nbr, e, _ = _hops(g, LIN, rows, True, None)
+            edges += _flow_edges(g, FIELDS, np.unique(e[~table.open[nbr]]).tolist())
+    return GraphView.of(center, nodes, edges, truncated)
 
 
 def _with_fields(
@@ -749,54 +930,56 @@ def _with_fields(
     asset_sides: list[ViewSide],
     nodes: list[ViewNode],
     edges: list[Edge],
-) -> tuple[list[ViewNode], list[Edge]]:
-    fields, _, owners = _expand(g, EXPAND, asset_rows, True, None)
+) -> None:
+    """Add the visible fields of the assets in view (each placed like its asset), their
+    containment edges and the field lineage among them."""
+    fields, _, owners = _hops(g, EXPAND, asset_rows, True, None)
     fields, first = np.unique(fields, return_index=True)
     owners = owners[first]
     position = {r: i for i, r in enumerate(asset_rows.tolist())}
-    in_view = np.zeros(g.fields.n, bool)
-    in_view[fields] = True
-    hidden_up = _hidden_counts(g, FIELDS, fields, in_view, False, None)
-    hidden_down = _hidden_counts(g, FIELDS, fields, in_view, True, None)
-    for f, owner, hu, hd in zip(
-        fields.tolist(), owners.tolist(), hidden_up.tolist(), hidden_down.tolist(), strict=True
-    ):
-        at = position[owner]
-        nodes.append(
-            ViewNode(
-                NodeRef.field(int(g.fields.ids[f])),
-                int(asset_dist[at]),
-                asset_sides[at],
-                hu,
-                hd,
-            )
-        )
-        edges.append(_contains_edge(g, f))
-    nbr, e, _ = _expand(g, LIN, fields.astype(np.int32), True, None)
-    for row in np.unique(e[in_view[nbr]]).tolist():
-        edges.append(_lineage_edge(g, row))
-    return nodes, edges
+    with _in_view(g.fields, fields):
+        hidden_up = _hidden_counts(g, FIELDS, fields, False, None)
+        hidden_down = _hidden_counts(g, FIELDS, fields, True, None)
+        for i, owner, hu, hd in zip(
+            g.fields.ids[fields].tolist(),
+            owners.tolist(),
+            hidden_up.tolist(),
+            hidden_down.tolist(),
+            strict=True,
+        ):
+            at = position[owner]
+            nodes.append(ViewNode(NodeRef.field(i), int(asset_dist[at]), asset_sides[at], hu, hd))
+        edges += _contains_edges(g, fields.tolist())
+        nbr, e, _ = _hops(g, LIN, fields.astype(np.int32), True, None)
+        edges += _flow_edges(g, FIELDS, np.unique(e[~g.fields.open[nbr]]).tolist())
 
 
 # --- the engine -----------------------------------------------------------------------------------
 
 
-class MemoryGraphEngine:
+class MemoryGraphEngine(GraphEngine):
     """The embedded :class:`~headwater.graph.engine.GraphEngine`.
 
     ``compact_min`` / ``compact_ratio``: the delta (rows appended since the last compaction) is
     folded into the base once it exceeds ``max(compact_min, compact_ratio * base size)``, which
     keeps the amortised cost of an insert low and the delta small enough to stay off the hot
     path.
+
+    ``small``: walks reading at most this many CSR entries (and path-search levels of at most
+    this many nodes) run as plain Python loops, larger ones vectorised; 0 vectorises every walk
+    (the tests use it to cover both).
     """
 
     name = "memory"
 
-    def __init__(self, *, compact_min: int = 4096, compact_ratio: float = 1 / 16) -> None:
+    def __init__(
+        self, *, compact_min: int = 4096, compact_ratio: float = 1 / 16, small: int = SMALL_WALK
+    ) -> None:
         self._tenants: dict[UUID, TenantGraph] = {}
         self._guard = threading.Lock()
         self.compact_min = compact_min
         self.compact_ratio = compact_ratio
+        self.small = small
 
     def _graph(self, tenant_id: UUID, *, create: bool = False) -> TenantGraph:
         with self._guard:
@@ -866,184 +1049,94 @@ class MemoryGraphEngine:
 
     # --- queries ----------------------------------------------------------------------------------
 
-    async def traverse(
-        self,
-        tenant_id: UUID,
-        start: NodeRef,
-        direction: Direction,
-        *,
-        max_depth: int | None = 1,
-        relationship_types: Collection[str] | None = None,
-        asset_types: Collection[str] | None = None,
-        limit: int | None = None,
-    ) -> Traversal:
-        _check_depth(max_depth, "max_depth")
-        _check_positive(limit, "limit")
+    async def _traverse(self, tenant_id: UUID, q: TraverseQuery) -> Traversal:
         g = self._graph(tenant_id)
         with g.lock:
-            layer, row = _resolve(g, start)
-            allowed = _rel_mask(g, relationship_types)
-            reportable = _type_filter(g, asset_types)
+            ((layer, row),) = _resolve(g, [q.start])
+            allowed = _flow_mask(g, _rel_mask(g, q.relationship_types))
+            reportable = _type_filter(g, q.asset_types)
+            forward = q.direction == "downstream"
+            walk = _small_walk(_FlowView(g, layer, forward, allowed, self.small), row, q.max_depth)
+            if walk is not None:
+                return _small_traversal(
+                    g, layer, walk, (q.start,), q.direction, False, reportable, q.limit
+                )
             count: Counter | None = None
             if reportable is not None:
                 test = reportable
 
                 def count_reportable(layer: int, rows: I32) -> int:
-                    return int(test(layer, rows).sum())
+                    return int(np.count_nonzero(test(layer, rows)))
 
                 count = count_reportable
-            starts = (np.array([row], np.int32), _EMPTY)
-            if layer == FIELDS:
-                starts = (_EMPTY, np.array([row], np.int32))
+            one = np.array([row], np.int32)
             step = REL if layer == ASSETS else LIN
-            visit = _bfs(
-                g, starts, direction == "downstream", (step,), allowed, max_depth, limit, count
-            )
+            starts = (one, _EMPTY) if layer == ASSETS else (_EMPTY, one)
+            walked = _bfs(g, starts, forward, (step,), allowed, q.max_depth, q.limit, count)
             try:
-                keep: list[I32] = []
-                keep_dist: list[I32] = []
+                keep: list[tuple[I32, I32]] = []
                 for lay in (ASSETS, FIELDS):
-                    rows, dist = visit.layer(lay)
-                    ok = dist > 0
+                    rows, dist = walked.layer(lay, first_level=1)
                     if reportable is not None:
-                        ok &= reportable(lay, rows)
-                    keep.append(rows[ok])
-                    keep_dist.append(dist[ok])
-                return _traversal(
-                    g,
-                    visit,
-                    (start,),
-                    direction,
-                    (keep[0], keep[1]),
-                    (keep_dist[0], keep_dist[1]),
-                    limit,
-                )
+                        ok = reportable(lay, rows)
+                        rows, dist = rows[ok], dist[ok]
+                    keep.append((rows, dist))
+                _forget(g, walked, everything=reportable is not None)
+                reach, cut = _reach(g, (keep[0], keep[1]), step, q.limit)
+                return _traversal(g, reach, (q.start,), q.direction, walked.stopped or cut)
             finally:
-                visit.release(g)
+                walked.release(g)
 
-    async def closure(
-        self,
-        tenant_id: UUID,
-        starts: Collection[NodeRef],
-        direction: Direction = "downstream",
-        *,
-        steps: Collection[ClosureStep] = ALL_CLOSURE_STEPS,
-        relationship_types: Collection[str] | None = None,
-        max_depth: int | None = None,
-        limit: int | None = None,
-    ) -> Traversal:
-        _check_depth(max_depth, "max_depth")
-        _check_positive(limit, "limit")
-        unknown_steps = set(steps) - set(_STEP_CODES)
-        if unknown_steps:
-            raise InvalidQuery(f"unknown closure steps: {sorted(unknown_steps)}")
+    async def _closure(self, tenant_id: UUID, q: ClosureQuery) -> Traversal:
+        codes = frozenset(STEP_CODES[s] for s in q.steps)
         g = self._graph(tenant_id)
         with g.lock:
-            starts = tuple(dict.fromkeys(starts))
-            rows: tuple[list[int], list[int]] = ([], [])
-            unknown: list[NodeRef] = []
-            for node in starts:
-                try:
-                    layer, row = _resolve(g, node)
-                except UnknownNode:
-                    unknown.append(node)
-                    continue
-                rows[layer].append(row)
-            if unknown:
-                raise UnknownNode(unknown)
-            allowed = _rel_mask(g, relationship_types)
-            first = (np.array(rows[0], np.int32), np.array(rows[1], np.int32))
-            visit = _bfs(
-                g,
-                first,
-                direction == "downstream",
-                {_STEP_CODES[s] for s in steps},
-                allowed,
-                max_depth,
-                None if limit is None else limit - len(starts),
+            resolved = _resolve(g, q.starts)
+            allowed = _flow_mask(g, _rel_mask(g, q.relationship_types))
+            forward = q.direction == "downstream"
+            if len(resolved) == 1 and codes & _LEAVING[resolved[0][0]] == {_FLOW[resolved[0][0]]}:
+                # one node and one layer's flow edges: the walk a traverse takes
+                layer, row = resolved[0]
+                view = _FlowView(g, layer, forward, allowed, self.small)
+                walk = _small_walk(view, row, q.max_depth)
+                if walk is not None:
+                    return _small_traversal(
+                        g, layer, walk, q.starts, q.direction, True, None, q.limit
+                    )
+            first = tuple(
+                np.array([row for layer, row in resolved if layer == lay], np.int32)
+                for lay in (ASSETS, FIELDS)
             )
+            room = None if q.limit is None else q.limit - len(q.starts)
+            walked = _bfs(g, (first[0], first[1]), forward, codes, allowed, q.max_depth, room)
             try:
-                a_rows, a_dist = visit.layer(ASSETS)
-                f_rows, f_dist = visit.layer(FIELDS)
-                return _traversal(
-                    g, visit, starts, direction, (a_rows, f_rows), (a_dist, f_dist), limit
-                )
+                keep = (walked.layer(ASSETS), walked.layer(FIELDS))
+                reach, cut = _reach(g, keep, _single_flow(codes), q.limit)
+                return _traversal(g, reach, q.starts, q.direction, walked.stopped or cut)
             finally:
-                visit.release(g)
+                walked.release(g)
 
-    async def graph_view(
-        self,
-        tenant_id: UUID,
-        center: NodeRef,
-        *,
-        upstream_depth: int | None = 1,
-        downstream_depth: int | None = 1,
-        node_cap: int = DEFAULT_NODE_CAP,
-        include_fields: bool = False,
-        relationship_types: Collection[str] | None = None,
-    ) -> GraphView:
-        _check_depth(upstream_depth, "upstream_depth")
-        _check_depth(downstream_depth, "downstream_depth")
-        _check_positive(node_cap, "node_cap")
+    async def _graph_view(self, tenant_id: UUID, q: ViewQuery) -> GraphView:
         g = self._graph(tenant_id)
         with g.lock:
-            allowed = _rel_mask(g, relationship_types)
-            return _graph_view(
-                g, center, upstream_depth, downstream_depth, node_cap, include_fields, allowed
-            )
+            ((layer, row),) = _resolve(g, [q.center])
+            return _view(g, q, layer, row, _rel_mask(g, q.relationship_types))
 
-    async def shortest_path(
-        self,
-        tenant_id: UUID,
-        source: NodeRef,
-        target: NodeRef,
-        *,
-        relationship_types: Collection[str] | None = None,
-        max_depth: int | None = None,
-    ) -> list[Edge] | None:
-        _check_depth(max_depth, "max_depth")
+    async def _shortest_path(self, tenant_id: UUID, q: PathQuery) -> list[Edge] | None:
         g = self._graph(tenant_id)
         with g.lock:
-            layer, s, t = _endpoints(g, source, target)
-            allowed = _rel_mask(g, relationship_types)
-            return _shortest_path(g, layer, s, t, allowed, max_depth)
+            (layer, s), (_, t) = _resolve(g, [q.source, q.target])
+            allowed = _flow_mask(g, _rel_mask(g, q.relationship_types))
+            return _path(g, layer, s, t, allowed, q.max_depth, self.small)
 
-    async def all_paths(
-        self,
-        tenant_id: UUID,
-        source: NodeRef,
-        target: NodeRef,
-        *,
-        max_depth: int,
-        max_paths: int,
-        relationship_types: Collection[str] | None = None,
-    ) -> Paths:
-        _check_depth(max_depth, "max_depth")
-        _check_positive(max_paths, "max_paths")
+    async def _all_paths(self, tenant_id: UUID, q: AllPathsQuery) -> Paths:
         g = self._graph(tenant_id)
         with g.lock:
-            layer, s, t = _endpoints(g, source, target)
-            allowed = _rel_mask(g, relationship_types)
-            found, truncated = _all_paths(g, layer, s, t, allowed, max_depth, max_paths)
-            paths = tuple(tuple(_flow_edge(g, layer, e) for e in path) for path in found)
-            return Paths(source, target, paths, truncated)
-
-
-def _endpoints(g: TenantGraph, source: NodeRef, target: NodeRef) -> tuple[int, int, int]:
-    if source.kind != target.kind:
-        raise InvalidQuery("a path joins two assets or two fields, not one of each")
-    unknown = []
-    rows = []
-    layer = ASSETS
-    for node in (source, target):
-        try:
-            layer, row = _resolve(g, node)
-            rows.append(row)
-        except UnknownNode:
-            unknown.append(node)
-    if unknown:
-        raise UnknownNode(unknown)
-    return layer, rows[0], rows[1]
+            (layer, s), (_, t) = _resolve(g, [q.source, q.target])
+            allowed = _flow_mask(g, _rel_mask(g, q.relationship_types))
+            found, truncated = _paths(g, layer, s, t, allowed, q.max_depth, q.max_paths, self.small)
+            paths = tuple(tuple(_flow_edges(g, layer, path)) for path in found)
+            return Paths(q.source, q.target, paths, truncated)
 
 
 def _type_filter(
@@ -1053,8 +1146,6 @@ def _type_filter(
     asset's type)."""
     if asset_types is None:
         return None
-    if isinstance(asset_types, str):
-        raise InvalidQuery("asset_types must be a collection of type names")
     selected = g.asset_types.mask(asset_types)
 
     def reportable(layer: int, rows: I32) -> B:

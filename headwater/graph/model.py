@@ -34,14 +34,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Final, Literal, overload
+from typing import Any, ClassVar, Final, Literal, Self, overload
 
 import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
     "CONTAINS",
+    "EDGE_KIND_CODES",
     "FLOW_DIRECTIONS",
+    "KIND_CODES",
     "ApplyResult",
     "AssetArrays",
     "AssetState",
@@ -70,8 +72,10 @@ __all__ = [
     "Traversal",
     "UnknownNode",
     "ViewNode",
+    "edge_order",
     "encode_labels",
     "flow_of",
+    "node_order",
 ]
 
 NodeKind = Literal["asset", "field"]
@@ -181,6 +185,37 @@ class Edge:
     target: NodeRef
     type: str
 
+    @classmethod
+    def relationship(cls, id: int, source_id: int, target_id: int, type: str) -> Edge:
+        """A relationship between two assets, by id."""
+        return cls(
+            "relationship", id, NodeRef("asset", source_id), NodeRef("asset", target_id), type
+        )
+
+    @classmethod
+    def field_lineage(
+        cls, id: int, source_field_id: int, target_field_id: int, transformation: str
+    ) -> Edge:
+        """A field-lineage edge between two fields, by id."""
+        return cls(
+            "field_lineage",
+            id,
+            NodeRef("field", source_field_id),
+            NodeRef("field", target_field_id),
+            transformation,
+        )
+
+    @classmethod
+    def contains(cls, asset_id: int, field_id: int) -> Edge:
+        """The containment of a field in its asset (identified by the field's id).
+
+        >>> Edge.contains(7, 70).source
+        NodeRef(kind='asset', id=7)
+        """
+        return cls(
+            "contains", field_id, NodeRef("asset", asset_id), NodeRef("field", field_id), CONTAINS
+        )
+
     def flow(self) -> tuple[NodeRef, NodeRef] | None:
         """(upstream end, downstream end) if data flows along this edge, else None."""
         if self.kind == "field_lineage":
@@ -197,13 +232,19 @@ class Edge:
 # --- mutations ------------------------------------------------------------------------------------
 
 
-def _check_version(version: int) -> None:
-    if version < 1:
-        raise ValueError(f"entity versions start at 1, got {version}")
+class _Versioned:
+    """Checks an entity state's version on creation (versions start at 1)."""
+
+    __slots__ = ()
+    version: int
+
+    def __post_init__(self) -> None:
+        if self.version < 1:
+            raise ValueError(f"entity versions start at 1, got {self.version}")
 
 
 @dataclass(frozen=True, slots=True)
-class AssetState:
+class AssetState(_Versioned):
     """An asset node's state (``asset.upserted`` / ``.deleted`` / ``.restored`` payloads).
 
     ``name`` and ``qualified_name`` are for display in engines that keep them (Neo4j); reads
@@ -217,12 +258,9 @@ class AssetState:
     qualified_name: str = ""
     deleted: bool = False
 
-    def __post_init__(self) -> None:
-        _check_version(self.version)
-
 
 @dataclass(frozen=True, slots=True)
-class FieldState:
+class FieldState(_Versioned):
     """A field (schema field) node's state; a deleted field is a tombstone with its last version."""
 
     id: int
@@ -231,12 +269,9 @@ class FieldState:
     name: str = ""
     deleted: bool = False
 
-    def __post_init__(self) -> None:
-        _check_version(self.version)
-
 
 @dataclass(frozen=True, slots=True)
-class RelationshipState:
+class RelationshipState(_Versioned):
     """A relationship edge's state. Its (source_id, target_id, type) never change for an id."""
 
     id: int
@@ -246,12 +281,9 @@ class RelationshipState:
     version: int
     deleted: bool = False
 
-    def __post_init__(self) -> None:
-        _check_version(self.version)
-
 
 @dataclass(frozen=True, slots=True)
-class FieldLineageState:
+class FieldLineageState(_Versioned):
     """A field-lineage edge's state (column -> column, with the transformation kind)."""
 
     id: int
@@ -260,9 +292,6 @@ class FieldLineageState:
     transformation: str
     version: int
     deleted: bool = False
-
-    def __post_init__(self) -> None:
-        _check_version(self.version)
 
 
 Mutation = AssetState | FieldState | RelationshipState | FieldLineageState
@@ -306,16 +335,51 @@ def _column(values: Any, dtype: type[np.generic], n: int | None, what: str) -> N
     return array
 
 
-def _codes(codes: Any, names: tuple[str, ...], n: int, what: str) -> Int16s:
-    array = _column(codes, np.int16, n, what)
-    if n and (int(array.min()) < 0 or int(array.max()) >= len(names)):
-        raise ValueError(f"{what}: codes outside the names table")
-    return array
+class _Columns:
+    """Entity states as parallel arrays, one row per entity: on creation every column named in
+    ``_COLUMNS`` becomes a contiguous array of its dtype with one entry per id, every codes column
+    of ``_CODES`` is checked against its names table, and every label list of ``_LABELS`` (which
+    may be None) against the length."""
+
+    __slots__ = ()
+    _WHAT: ClassVar[str]
+    _COLUMNS: ClassVar[tuple[tuple[str, type[np.generic]], ...]]
+    _CODES: ClassVar[tuple[tuple[str, str], ...]] = ()  # (codes column, names field)
+    _LABELS: ClassVar[tuple[str, ...]] = ()
+    id: Int64s
+
+    def __post_init__(self) -> None:
+        n = len(np.asarray(self.id))
+        for name, dtype in self._COLUMNS:
+            what = f"{self._WHAT} {name}"
+            object.__setattr__(self, name, _column(getattr(self, name), dtype, n, what))
+        for name, names in self._CODES:
+            codes = getattr(self, name)
+            if n and (int(codes.min()) < 0 or int(codes.max()) >= len(getattr(self, names))):
+                raise ValueError(f"{self._WHAT} {name}: codes outside the names table")
+        for name in self._LABELS:
+            labels = getattr(self, name)
+            if labels is not None and len(labels) != n:
+                raise ValueError(f"{self._WHAT} {name}: length differs from ids")
+
+    @classmethod
+    def empty(cls) -> Self:
+        """No rows."""
+        columns = {name: np.zeros(0, dtype) for name, dtype in cls._COLUMNS}
+        return cls(**columns, **{names: () for _, names in cls._CODES})
+
+    def __len__(self) -> int:
+        return len(self.id)
 
 
 @dataclass(frozen=True, eq=False)
-class AssetArrays:
+class AssetArrays(_Columns):
     """Asset states as parallel arrays; ``type`` holds codes into ``type_names``."""
+
+    _WHAT = "asset"
+    _COLUMNS = (("id", np.int64), ("type", np.int16), ("version", np.int32), ("deleted", np.bool_))
+    _CODES = (("type", "type_names"),)
+    _LABELS = ("name", "qualified_name")
 
     id: Int64s
     type: Int16s
@@ -325,23 +389,19 @@ class AssetArrays:
     name: Sequence[str] | None = None
     qualified_name: Sequence[str] | None = None
 
-    def __post_init__(self) -> None:
-        n = len(np.asarray(self.id))
-        object.__setattr__(self, "id", _column(self.id, np.int64, n, "asset id"))
-        object.__setattr__(self, "type", _codes(self.type, self.type_names, n, "asset type"))
-        object.__setattr__(self, "version", _column(self.version, np.int32, n, "asset version"))
-        object.__setattr__(self, "deleted", _column(self.deleted, np.bool_, n, "asset deleted"))
-        for labels in (self.name, self.qualified_name):
-            if labels is not None and len(labels) != n:
-                raise ValueError("asset names: length differs from ids")
-
-    def __len__(self) -> int:
-        return len(self.id)
-
 
 @dataclass(frozen=True, eq=False)
-class FieldArrays:
+class FieldArrays(_Columns):
     """Field (column) states as parallel arrays."""
+
+    _WHAT = "field"
+    _COLUMNS = (
+        ("id", np.int64),
+        ("asset_id", np.int64),
+        ("version", np.int32),
+        ("deleted", np.bool_),
+    )
+    _LABELS = ("name",)
 
     id: Int64s
     asset_id: Int64s
@@ -349,22 +409,21 @@ class FieldArrays:
     deleted: Bools
     name: Sequence[str] | None = None
 
-    def __post_init__(self) -> None:
-        n = len(np.asarray(self.id))
-        object.__setattr__(self, "id", _column(self.id, np.int64, n, "field id"))
-        object.__setattr__(self, "asset_id", _column(self.asset_id, np.int64, n, "field asset"))
-        object.__setattr__(self, "version", _column(self.version, np.int32, n, "field version"))
-        object.__setattr__(self, "deleted", _column(self.deleted, np.bool_, n, "field deleted"))
-        if self.name is not None and len(self.name) != n:
-            raise ValueError("field names: length differs from ids")
-
-    def __len__(self) -> int:
-        return len(self.id)
-
 
 @dataclass(frozen=True, eq=False)
-class RelationshipArrays:
+class RelationshipArrays(_Columns):
     """Relationship states as parallel arrays; ``type`` holds codes into ``type_names``."""
+
+    _WHAT = "relationship"
+    _COLUMNS = (
+        ("id", np.int64),
+        ("source_id", np.int64),
+        ("target_id", np.int64),
+        ("type", np.int16),
+        ("version", np.int32),
+        ("deleted", np.bool_),
+    )
+    _CODES = (("type", "type_names"),)
 
     id: Int64s
     source_id: Int64s
@@ -374,22 +433,21 @@ class RelationshipArrays:
     version: Int32s
     deleted: Bools
 
-    def __post_init__(self) -> None:
-        n = len(np.asarray(self.id))
-        object.__setattr__(self, "id", _column(self.id, np.int64, n, "relationship id"))
-        object.__setattr__(self, "source_id", _column(self.source_id, np.int64, n, "source"))
-        object.__setattr__(self, "target_id", _column(self.target_id, np.int64, n, "target"))
-        object.__setattr__(self, "type", _codes(self.type, self.type_names, n, "rel type"))
-        object.__setattr__(self, "version", _column(self.version, np.int32, n, "rel version"))
-        object.__setattr__(self, "deleted", _column(self.deleted, np.bool_, n, "rel deleted"))
-
-    def __len__(self) -> int:
-        return len(self.id)
-
 
 @dataclass(frozen=True, eq=False)
-class FieldLineageArrays:
+class FieldLineageArrays(_Columns):
     """Field-lineage states as parallel arrays; ``transformation`` codes into its names."""
+
+    _WHAT = "field lineage"
+    _COLUMNS = (
+        ("id", np.int64),
+        ("source_field_id", np.int64),
+        ("target_field_id", np.int64),
+        ("transformation", np.int16),
+        ("version", np.int32),
+        ("deleted", np.bool_),
+    )
+    _CODES = (("transformation", "transformation_names"),)
 
     id: Int64s
     source_field_id: Int64s
@@ -398,30 +456,6 @@ class FieldLineageArrays:
     transformation_names: tuple[str, ...]
     version: Int32s
     deleted: Bools
-
-    def __post_init__(self) -> None:
-        n = len(np.asarray(self.id))
-        object.__setattr__(self, "id", _column(self.id, np.int64, n, "lineage id"))
-        object.__setattr__(
-            self, "source_field_id", _column(self.source_field_id, np.int64, n, "source")
-        )
-        object.__setattr__(
-            self, "target_field_id", _column(self.target_field_id, np.int64, n, "target")
-        )
-        object.__setattr__(
-            self,
-            "transformation",
-            _codes(self.transformation, self.transformation_names, n, "transformation"),
-        )
-        object.__setattr__(self, "version", _column(self.version, np.int32, n, "lineage version"))
-        object.__setattr__(self, "deleted", _column(self.deleted, np.bool_, n, "lineage deleted"))
-
-    def __len__(self) -> int:
-        return len(self.id)
-
-
-def _empty_codes() -> Int16s:
-    return np.zeros(0, np.int16)
 
 
 @dataclass(frozen=True, eq=False)
@@ -433,41 +467,10 @@ class GraphData:
     unique within each array. Build small ones from states with :meth:`from_states`.
     """
 
-    assets: AssetArrays = field(
-        default_factory=lambda: AssetArrays(
-            np.zeros(0, np.int64), _empty_codes(), (), np.zeros(0, np.int32), np.zeros(0, bool)
-        )
-    )
-    fields: FieldArrays = field(
-        default_factory=lambda: FieldArrays(
-            np.zeros(0, np.int64),
-            np.zeros(0, np.int64),
-            np.zeros(0, np.int32),
-            np.zeros(0, bool),
-        )
-    )
-    relationships: RelationshipArrays = field(
-        default_factory=lambda: RelationshipArrays(
-            np.zeros(0, np.int64),
-            np.zeros(0, np.int64),
-            np.zeros(0, np.int64),
-            _empty_codes(),
-            (),
-            np.zeros(0, np.int32),
-            np.zeros(0, bool),
-        )
-    )
-    field_lineage: FieldLineageArrays = field(
-        default_factory=lambda: FieldLineageArrays(
-            np.zeros(0, np.int64),
-            np.zeros(0, np.int64),
-            np.zeros(0, np.int64),
-            _empty_codes(),
-            (),
-            np.zeros(0, np.int32),
-            np.zeros(0, bool),
-        )
-    )
+    assets: AssetArrays = field(default_factory=AssetArrays.empty)
+    fields: FieldArrays = field(default_factory=FieldArrays.empty)
+    relationships: RelationshipArrays = field(default_factory=RelationshipArrays.empty)
+    field_lineage: FieldLineageArrays = field(default_factory=FieldLineageArrays.empty)
 
     @classmethod
     def from_states(cls, states: Iterable[Mutation]) -> GraphData:
@@ -567,14 +570,28 @@ class GraphData:
 
 # --- results --------------------------------------------------------------------------------------
 
-_KIND_CODES: Final[dict[NodeKind, int]] = {"asset": 0, "field": 1}
 _KINDS: Final[tuple[NodeKind, NodeKind]] = ("asset", "field")
 _EDGE_KINDS: Final[tuple[EdgeKind, EdgeKind, EdgeKind]] = (
     "relationship",
     "field_lineage",
     "contains",
 )
-_EDGE_KIND_CODES: Final[dict[EdgeKind, int]] = {k: i for i, k in enumerate(_EDGE_KINDS)}
+KIND_CODES: Final[dict[NodeKind, int]] = {k: i for i, k in enumerate(_KINDS)}
+"""A node kind's code in results (and its rank: assets sort before fields)."""
+EDGE_KIND_CODES: Final[dict[EdgeKind, int]] = {k: i for i, k in enumerate(_EDGE_KINDS)}
+"""An edge kind's code in results (and its rank in orderings)."""
+
+
+def node_order(distance: int, node: NodeRef) -> tuple[int, int, int]:
+    """The key results are ordered by: nearest first, ties by (kind, id)."""
+    return distance, KIND_CODES[node.kind], node.id
+
+
+def edge_order(edge: Edge) -> tuple[int, int]:
+    """The key edge lists are ordered by: (kind, id)."""
+    return EDGE_KIND_CODES[edge.kind], edge.id
+
+
 NO_EDGE: Final = -1
 
 
@@ -649,10 +666,14 @@ class Traversal:
         starts: Sequence[NodeRef],
         direction: Direction,
         rows: Iterable[Reached],
-        truncated: bool,
+        truncated: bool = False,
+        limit: int | None = None,
     ) -> Traversal:
-        """Build from rows (any order); parents are resolved by the via edge's other end."""
-        ordered = sorted(rows, key=lambda r: (r.distance, _KIND_CODES[r.node.kind], r.node.id))
+        """Build from rows (any order), keeping the first ``limit`` in result order (truncated
+        when that left some out); parents are resolved by the via edge's other end."""
+        ordered = sorted(rows, key=lambda r: node_order(r.distance, r.node))
+        truncated = truncated or (limit is not None and len(ordered) > limit)
+        ordered = ordered[:limit]
         row_of = {r.node: i for i, r in enumerate(ordered)}
         parent = np.full(len(ordered), -1, np.int64)
         for i, r in enumerate(ordered):
@@ -662,11 +683,11 @@ class Traversal:
         return cls(
             tuple(starts),
             direction,
-            np.array([_KIND_CODES[r.node.kind] for r in ordered], np.uint8),
+            np.array([KIND_CODES[r.node.kind] for r in ordered], np.uint8),
             np.array([r.node.id for r in ordered], np.int64),
             np.array([r.distance for r in ordered], np.int32),
             np.array(
-                [NO_EDGE if r.via is None else _EDGE_KIND_CODES[r.via.kind] for r in ordered],
+                [NO_EDGE if r.via is None else EDGE_KIND_CODES[r.via.kind] for r in ordered],
                 np.int8,
             ),
             np.array([0 if r.via is None else r.via.id for r in ordered], np.int64),
@@ -712,12 +733,12 @@ class Traversal:
 
     def ids(self, kind: NodeKind) -> Int64s:
         """The ids of the reached nodes of one kind, in result order."""
-        selected: Int64s = self.id[self.kind == _KIND_CODES[kind]]
+        selected: Int64s = self.id[self.kind == KIND_CODES[kind]]
         return selected
 
     def row(self, node: NodeRef) -> int:
         """The row of a node; raises KeyError when it was not reached."""
-        hits = np.flatnonzero((self.id == node.id) & (self.kind == _KIND_CODES[node.kind]))
+        hits = np.flatnonzero((self.id == node.id) & (self.kind == KIND_CODES[node.kind]))
         if len(hits) == 0:
             raise KeyError(node)
         return int(hits[0])
@@ -767,6 +788,18 @@ class GraphView:
     nodes: tuple[ViewNode, ...]
     edges: tuple[Edge, ...]
     truncated: bool
+
+    @classmethod
+    def of(
+        cls, center: NodeRef, nodes: Iterable[ViewNode], edges: Iterable[Edge], truncated: bool
+    ) -> GraphView:
+        """The view of these nodes and edges (any order), put in its order."""
+        return cls(
+            center,
+            tuple(sorted(nodes, key=lambda n: node_order(n.distance, n.node))),
+            tuple(sorted(edges, key=edge_order)),
+            truncated,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ Driver errors are re-raised as :class:`GraphBackendError` (``from`` the driver's
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -52,21 +53,29 @@ from uuid import UUID
 import numpy as np
 from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction, AsyncSession
 from neo4j.exceptions import DriverError, Neo4jError
-from numpy.typing import NDArray
 
 from headwater.cypher import STATEMENTS
-from headwater.graph.engine import ALL_CLOSURE_STEPS, DEFAULT_NODE_CAP
+from headwater.graph.engine import (
+    EXPAND,
+    LIFT,
+    LIN,
+    REL,
+    STEP_CODES,
+    AllPathsQuery,
+    ClosureQuery,
+    GraphEngine,
+    PathQuery,
+    TraverseQuery,
+    ViewQuery,
+    simple_paths,
+)
 from headwater.graph.model import (
-    CONTAINS,
+    EDGE_KIND_CODES,
     FLOW_DIRECTIONS,
+    KIND_CODES,
     ApplyResult,
-    AssetArrays,
     AssetState,
-    ClosureStep,
-    Direction,
     Edge,
-    FieldArrays,
-    FieldLineageArrays,
     FieldLineageState,
     FieldState,
     Flow,
@@ -74,18 +83,15 @@ from headwater.graph.model import (
     GraphError,
     GraphStats,
     GraphView,
-    InvalidQuery,
     Mutation,
     NodeRef,
     Paths,
     Reached,
-    RelationshipArrays,
     RelationshipState,
     Traversal,
     UnknownNode,
     ViewNode,
     ViewSide,
-    encode_labels,
 )
 
 __all__ = ["CHUNK_SIZE", "GraphBackendError", "Neo4jGraphEngine"]
@@ -136,41 +142,8 @@ _KINDS: Final[tuple[type[Mutation], ...]] = (
 
 
 def _row(state: Mutation) -> Row:
-    """The ``row`` map an upsert statement reads for one state."""
-    if isinstance(state, AssetState):
-        return {
-            "id": state.id,
-            "type": state.type,
-            "name": state.name,
-            "qualified_name": state.qualified_name,
-            "version": state.version,
-            "deleted": state.deleted,
-        }
-    if isinstance(state, FieldState):
-        return {
-            "id": state.id,
-            "asset_id": state.asset_id,
-            "name": state.name,
-            "version": state.version,
-            "deleted": state.deleted,
-        }
-    if isinstance(state, RelationshipState):
-        return {
-            "id": state.id,
-            "source_id": state.source_id,
-            "target_id": state.target_id,
-            "type": state.type,
-            "version": state.version,
-            "deleted": state.deleted,
-        }
-    return {
-        "id": state.id,
-        "source_field_id": state.source_field_id,
-        "target_field_id": state.target_field_id,
-        "transformation": state.transformation,
-        "version": state.version,
-        "deleted": state.deleted,
-    }
+    """The ``row`` map an upsert statement reads for one state: its fields by name."""
+    return {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
 
 
 async def _upsert(
@@ -270,18 +243,6 @@ def _check_unique(data: GraphData) -> None:
 
 # --- hops -----------------------------------------------------------------------------------------
 
-REL: Final = 0  # asset -> asset over a flow relationship
-LIN: Final = 1  # field -> field over field lineage
-LIFT: Final = 2  # field -> its asset
-EXPAND: Final = 3  # asset -> its fields
-_STEP_CODES: Final[dict[ClosureStep, int]] = {
-    "relationships": REL,
-    "field_lineage": LIN,
-    "field_to_asset": LIFT,
-    "asset_to_fields": EXPAND,
-}
-_EDGE_ORDER: Final = {"relationship": 0, "field_lineage": 1, "contains": 2}
-_KIND_ORDER: Final = {"asset": 0, "field": 1}
 
 # Stored orientation of the relationship types data flows along, walking downstream: outgoing
 # edges of the forward types, incoming edges of the backward ones (upstream swaps the two).
@@ -316,8 +277,8 @@ class _Hop:
         than through table-level flow, so impact paths stay at column precision where they can.
         """
         return (
-            1 - _KIND_ORDER[self.origin.kind],
-            _EDGE_ORDER[self.edge.kind],
+            1 - KIND_CODES[self.origin.kind],
+            EDGE_KIND_CODES[self.edge.kind],
             self.edge.id,
             self.origin.id,
         )
@@ -367,21 +328,6 @@ class _Graph:
                     out_types=out_types,
                     in_types=in_types,
                 )
-                hops.extend(
-                    _Hop(
-                        NodeRef.asset(r["origin"]),
-                        NodeRef.asset(r["node"]),
-                        Edge(
-                            "relationship",
-                            r["edge"],
-                            NodeRef.asset(r["source"]),
-                            NodeRef.asset(r["target"]),
-                            r["type"],
-                        ),
-                        r["node_type"],
-                    )
-                    for r in rows
-                )
             elif step == LIN:
                 rows = await _fetch(
                     self.tx,
@@ -390,47 +336,15 @@ class _Graph:
                     frontier=chunk,
                     forward=forward,
                 )
-                hops.extend(
-                    _Hop(
-                        NodeRef.field(r["origin"]),
-                        NodeRef.field(r["node"]),
-                        Edge(
-                            "field_lineage",
-                            r["edge"],
-                            NodeRef.field(r["source"]),
-                            NodeRef.field(r["target"]),
-                            r["type"],
-                        ),
-                        r["node_type"],
-                    )
-                    for r in rows
-                )
             elif step == LIFT:
                 rows = await _fetch(
                     self.tx, "expand_to_assets", tenant_id=self.tenant_id, frontier=chunk
-                )
-                hops.extend(
-                    _Hop(
-                        NodeRef.field(r["origin"]),
-                        NodeRef.asset(r["node"]),
-                        _contains(r["node"], r["origin"]),
-                        r["node_type"],
-                    )
-                    for r in rows
                 )
             else:
                 rows = await _fetch(
                     self.tx, "expand_to_fields", tenant_id=self.tenant_id, frontier=chunk
                 )
-                hops.extend(
-                    _Hop(
-                        NodeRef.asset(r["origin"]),
-                        NodeRef.field(r["node"]),
-                        _contains(r["origin"], r["node"]),
-                        r["node_type"],
-                    )
-                    for r in rows
-                )
+            hops.extend(_hop(step, r) for r in rows)
         return hops
 
     async def expand_nodes(
@@ -461,35 +375,31 @@ class _Graph:
         rows = await _fetch(
             self.tx, "view_relationships", tenant_id=self.tenant_id, ids=list(ids), types=wanted
         )
-        for r in rows:
-            edges.append(
-                Edge(
-                    "relationship",
-                    r["edge"],
-                    NodeRef.asset(r["source"]),
-                    NodeRef.asset(r["target"]),
-                    r["type"],
-                )
-            )
+        edges.extend(
+            Edge.relationship(r["edge"], r["source"], r["target"], r["type"]) for r in rows
+        )
         return edges
 
     async def lineage_among(self, ids: Sequence[int]) -> list[Edge]:
         """Every visible field-lineage edge between two of the (visible) fields ``ids``."""
         rows = await _fetch(self.tx, "view_field_lineage", tenant_id=self.tenant_id, ids=list(ids))
-        return [
-            Edge(
-                "field_lineage",
-                r["edge"],
-                NodeRef.field(r["source"]),
-                NodeRef.field(r["target"]),
-                r["type"],
-            )
-            for r in rows
-        ]
+        return [Edge.field_lineage(r["edge"], r["source"], r["target"], r["type"]) for r in rows]
 
 
-def _contains(asset_id: int, field_id: int) -> Edge:
-    return Edge("contains", field_id, NodeRef.asset(asset_id), NodeRef.field(field_id), CONTAINS)
+def _hop(step: int, r: Row) -> _Hop:
+    """The hop an expand statement's row describes (``origin``, ``node``, ``node_type`` and, for
+    relationships and field lineage, the edge's ``edge``, ``source``, ``target``, ``type``)."""
+    if step == REL:
+        edge = Edge.relationship(r["edge"], r["source"], r["target"], r["type"])
+        return _Hop(NodeRef.asset(r["origin"]), NodeRef.asset(r["node"]), edge, r["node_type"])
+    if step == LIN:
+        edge = Edge.field_lineage(r["edge"], r["source"], r["target"], r["type"])
+        return _Hop(NodeRef.field(r["origin"]), NodeRef.field(r["node"]), edge, r["node_type"])
+    if step == LIFT:
+        edge = Edge.contains(r["node"], r["origin"])
+        return _Hop(NodeRef.field(r["origin"]), NodeRef.asset(r["node"]), edge, r["node_type"])
+    edge = Edge.contains(r["origin"], r["node"])
+    return _Hop(NodeRef.asset(r["origin"]), NodeRef.field(r["node"]), edge, r["node_type"])
 
 
 # --- BFS ------------------------------------------------------------------------------------------
@@ -545,75 +455,36 @@ async def _bfs(
     return _Visit(reached, False)
 
 
-def _ordered(rows: Iterable[Reached]) -> list[Reached]:
-    return sorted(rows, key=lambda r: (r.distance, _KIND_ORDER[r.node.kind], r.node.id))
-
-
-async def _traverse(
-    tx: AsyncManagedTransaction,
-    tenant_id: str,
-    chunk_size: int,
-    start: NodeRef,
-    direction: Direction,
-    max_depth: int | None,
-    relationship_types: Collection[str] | None,
-    asset_types: Collection[str] | None,
-    limit: int | None,
+async def _traverse_tx(
+    tx: AsyncManagedTransaction, tenant_id: str, chunk_size: int, q: TraverseQuery
 ) -> Traversal:
     g = _Graph(tx, tenant_id, chunk_size)
-    starts = await g.resolve([start])
-    _check_names(relationship_types, "relationship_types")
-    _check_names(asset_types, "asset_types")
-    wanted = None if asset_types is None else frozenset(asset_types)
+    starts = await g.resolve([q.start])
+    wanted = q.asset_types
     counts = None if wanted is None else (lambda hop: hop.node_type in wanted)
-    step = REL if start.kind == "asset" else LIN
-    visit = await _bfs(
-        g,
-        starts,
-        direction == "downstream",
-        (step,),
-        relationship_types,
-        max_depth,
-        limit,
-        counts,
-    )
-    rows = _ordered(
+    step = REL if q.start.kind == "asset" else LIN
+    forward = q.direction == "downstream"
+    types = q.relationship_types
+    visit = await _bfs(g, starts, forward, (step,), types, q.max_depth, q.limit, counts)
+    rows = [
         Reached(node, distance, via)
         for node, (distance, via, asset_type) in visit.reached.items()
         if distance > 0 and (wanted is None or asset_type in wanted)
-    )
-    truncated = visit.stopped or (limit is not None and len(rows) > limit)
-    return Traversal.from_rows((start,), direction, rows[:limit], truncated)
+    ]
+    return Traversal.from_rows((q.start,), q.direction, rows, visit.stopped, q.limit)
 
 
-async def _closure(
-    tx: AsyncManagedTransaction,
-    tenant_id: str,
-    chunk_size: int,
-    starts: tuple[NodeRef, ...],
-    direction: Direction,
-    steps: frozenset[int],
-    relationship_types: Collection[str] | None,
-    max_depth: int | None,
-    limit: int | None,
+async def _closure_tx(
+    tx: AsyncManagedTransaction, tenant_id: str, chunk_size: int, q: ClosureQuery
 ) -> Traversal:
     g = _Graph(tx, tenant_id, chunk_size)
-    found = await g.resolve(starts)
-    _check_names(relationship_types, "relationship_types")
-    visit = await _bfs(
-        g,
-        found,
-        direction == "downstream",
-        steps,
-        relationship_types,
-        max_depth,
-        None if limit is None else limit - len(starts),
-    )
-    rows = _ordered(
-        Reached(node, distance, via) for node, (distance, via, _) in visit.reached.items()
-    )
-    truncated = visit.stopped or (limit is not None and len(rows) > limit)
-    return Traversal.from_rows(starts, direction, rows[:limit], truncated)
+    found = await g.resolve(q.starts)
+    steps = frozenset(STEP_CODES[s] for s in q.steps)
+    room = None if q.limit is None else q.limit - len(q.starts)
+    forward = q.direction == "downstream"
+    visit = await _bfs(g, found, forward, steps, q.relationship_types, q.max_depth, room)
+    rows = [Reached(node, distance, via) for node, (distance, via, _) in visit.reached.items()]
+    return Traversal.from_rows(q.starts, q.direction, rows, visit.stopped, q.limit)
 
 
 # --- graph views ----------------------------------------------------------------------------------
@@ -636,17 +507,10 @@ async def _hidden(
     return {n: (len(up.get(n, ())), len(down.get(n, ()))) for n in shown}
 
 
-async def _graph_view(
-    tx: AsyncManagedTransaction,
-    tenant_id: str,
-    chunk_size: int,
-    center: NodeRef,
-    upstream_depth: int | None,
-    downstream_depth: int | None,
-    node_cap: int,
-    include_fields: bool,
-    relationship_types: Collection[str] | None,
+async def _graph_view_tx(
+    tx: AsyncManagedTransaction, tenant_id: str, chunk_size: int, q: ViewQuery
 ) -> GraphView:
+    center, node_cap, relationship_types = q.center, q.node_cap, q.relationship_types
     g = _Graph(tx, tenant_id, chunk_size)
     found = await g.resolve([center])
     step = REL if center.kind == "asset" else LIN
@@ -655,8 +519,8 @@ async def _graph_view(
     placed: dict[NodeRef, tuple[int, ViewSide]] = {}
     stopped = False
     sides: tuple[tuple[bool, int | None, ViewSide], ...] = (
-        (True, downstream_depth, "downstream"),
-        (False, upstream_depth, "upstream"),
+        (True, q.downstream_depth, "downstream"),
+        (False, q.upstream_depth, "upstream"),
     )
     for forward, depth, side in sides:
         visit = await _bfs(g, found, forward, (step,), relationship_types, depth, node_cap - 1)
@@ -676,7 +540,7 @@ async def _graph_view(
     edges: list[Edge] = []
     if center.kind == "asset":
         edges.extend(await g.relationships_among(ids, relationship_types))
-        if include_fields:
+        if q.include_fields:
             owner: dict[NodeRef, NodeRef] = {}
             for hop in await g.expand(EXPAND, ids, True, None):
                 owner.setdefault(hop.node, hop.origin)
@@ -685,41 +549,28 @@ async def _graph_view(
             for f in fields:
                 distance, side = placed[owner[f]]
                 nodes.append(ViewNode(f, distance, side, *field_hidden[f]))
-                edges.append(_contains(owner[f].id, f.id))
+                edges.append(Edge.contains(owner[f].id, f.id))
             edges.extend(await g.lineage_among([f.id for f in fields]))
     else:
         edges.extend(await g.lineage_among(ids))
-    nodes.sort(key=lambda n: (n.distance, _KIND_ORDER[n.node.kind], n.node.id))
-    edges.sort(key=lambda e: (_EDGE_ORDER[e.kind], e.id))
-    return GraphView(center, tuple(nodes), tuple(edges), truncated)
+    return GraphView.of(center, nodes, edges, truncated)
 
 
 # --- paths ----------------------------------------------------------------------------------------
-
-
-def _endpoint_kinds(source: NodeRef, target: NodeRef) -> None:
-    if source.kind != target.kind:
-        raise InvalidQuery("a path joins two assets or two fields, not one of each")
 
 
 # node -> (distance from this side's end, tree edge, the neighbour one hop nearer that end)
 _Side = dict[NodeRef, tuple[int, Edge | None, NodeRef | None]]
 
 
-async def _shortest_path(
-    tx: AsyncManagedTransaction,
-    tenant_id: str,
-    chunk_size: int,
-    source: NodeRef,
-    target: NodeRef,
-    relationship_types: Collection[str] | None,
-    max_depth: int | None,
+async def _shortest_path_tx(
+    tx: AsyncManagedTransaction, tenant_id: str, chunk_size: int, q: PathQuery
 ) -> list[Edge] | None:
     """Bidirectional BFS: expand whichever frontier is smaller by one full level; the first level
     that meets the other side holds a shortest path (the best meeting of that level)."""
+    source, target, relationship_types, max_depth = q
     g = _Graph(tx, tenant_id, chunk_size)
     await g.resolve([source, target])
-    _check_names(relationship_types, "relationship_types")
     if source == target:
         return []
     step = REL if source.kind == "asset" else LIN
@@ -763,27 +614,16 @@ def _join(seen: tuple[_Side, _Side], meet: NodeRef) -> list[Edge]:
     return path
 
 
-class _Enough(Exception):
-    """Raised inside the path enumeration once more paths than the cap were found."""
-
-
-async def _all_paths(
-    tx: AsyncManagedTransaction,
-    tenant_id: str,
-    chunk_size: int,
-    source: NodeRef,
-    target: NodeRef,
-    max_depth: int,
-    max_paths: int,
-    relationship_types: Collection[str] | None,
+async def _all_paths_tx(
+    tx: AsyncManagedTransaction, tenant_id: str, chunk_size: int, q: AllPathsQuery
 ) -> Paths:
     """Simple paths in (length, edge ids) order: a reverse BFS from the target gives every node's
     distance to it and every edge into a node within ``max_depth - 1`` of it (the only edges a
     path of at most ``max_depth`` edges can use), then an iterative-deepening DFS pruned by those
     distances enumerates the paths locally."""
+    source, target, relationship_types, max_depth, max_paths = q
     g = _Graph(tx, tenant_id, chunk_size)
     await g.resolve([source, target])
-    _check_names(relationship_types, "relationship_types")
     if source == target:
         return Paths(source, target, ((),), False)
     step = REL if source.kind == "asset" else LIN
@@ -802,36 +642,11 @@ async def _all_paths(
             if hop.node not in to_target:
                 to_target[hop.node] = d
                 frontier.append(hop.node)
-    if source not in to_target:
-        return Paths(source, target, (), False)
     successors = {u: [edges[i] for i in sorted(edges)] for u, edges in out.items()}
-
-    found: list[tuple[Edge, ...]] = []
-    path: list[Edge] = []
-    on_path = {source}
-
-    def extend(u: NodeRef, remaining: int) -> None:
-        for v, edge in successors.get(u, ()):
-            if v == target:
-                if remaining == 1:
-                    found.append((*path, edge))
-                    if len(found) > max_paths:
-                        raise _Enough
-                continue
-            if v in on_path or to_target[v] > remaining - 1:
-                continue
-            on_path.add(v)
-            path.append(edge)
-            extend(v, remaining - 1)
-            path.pop()
-            on_path.discard(v)
-
-    try:
-        for length in range(to_target[source], max_depth + 1):
-            extend(source, length)
-    except _Enough:
-        return Paths(source, target, tuple(found[:max_paths]), True)
-    return Paths(source, target, tuple(found), False)
+    found, truncated = simple_paths(
+        source, target, lambda u: successors.get(u, ()), to_target, max_depth, max_paths
+    )
+    return Paths(source, target, tuple(found), truncated)
 
 
 # --- bookkeeping reads ----------------------------------------------------------------------------
@@ -850,77 +665,26 @@ async def _stats(tx: AsyncManagedTransaction, tenant_id: str) -> GraphStats:
 
 
 async def _snapshot(tx: AsyncManagedTransaction, tenant_id: str) -> GraphData:
-    assets = await _fetch(tx, "snapshot_assets", tenant_id=tenant_id)
-    fields = await _fetch(tx, "snapshot_fields", tenant_id=tenant_id)
-    rels = await _fetch(tx, "snapshot_relationships", tenant_id=tenant_id)
-    lineage = await _fetch(tx, "snapshot_field_lineage", tenant_id=tenant_id)
-    asset_types, asset_type_names = encode_labels([r["type"] for r in assets])
-    rel_types, rel_type_names = encode_labels([r["type"] for r in rels])
-    transformations, transformation_names = encode_labels([r["transformation"] for r in lineage])
-    return GraphData(
-        AssetArrays(
-            _ints(assets, "id", np.int64),
-            asset_types,
-            asset_type_names,
-            _ints(assets, "version", np.int32),
-            np.array([bool(r["deleted"]) for r in assets], bool),
-            [r["name"] or "" for r in assets],
-            [r["qualified_name"] or "" for r in assets],
-        ),
-        FieldArrays(
-            _ints(fields, "id", np.int64),
-            _ints(fields, "asset_id", np.int64),
-            _ints(fields, "version", np.int32),
-            np.array([bool(r["deleted"]) for r in fields], bool),
-            [r["name"] or "" for r in fields],
-        ),
-        RelationshipArrays(
-            _ints(rels, "id", np.int64),
-            _ints(rels, "source_id", np.int64),
-            _ints(rels, "target_id", np.int64),
-            rel_types,
-            rel_type_names,
-            _ints(rels, "version", np.int32),
-            np.array([bool(r["deleted"]) for r in rels], bool),
-        ),
-        FieldLineageArrays(
-            _ints(lineage, "id", np.int64),
-            _ints(lineage, "source_field_id", np.int64),
-            _ints(lineage, "target_field_id", np.int64),
-            transformations,
-            transformation_names,
-            _ints(lineage, "version", np.int32),
-            np.array([bool(r["deleted"]) for r in lineage], bool),
-        ),
-    )
-
-
-def _ints(rows: Sequence[Row], key: str, dtype: type[np.signedinteger[Any]]) -> NDArray[Any]:
-    return np.array([r[key] for r in rows], dtype)
-
-
-# --- validation -----------------------------------------------------------------------------------
-
-
-def _check_depth(value: int | None, what: str) -> None:
-    if value is not None and value < 0:
-        raise InvalidQuery(f"{what} must be >= 0 or unbounded, got {value}")
-
-
-def _check_positive(value: int | None, what: str) -> None:
-    if value is not None and value < 1:
-        raise InvalidQuery(f"{what} must be >= 1, got {value}")
-
-
-def _check_names(names: Collection[str] | None, what: str) -> None:
-    if isinstance(names, str):
-        raise InvalidQuery(f"{what} must be a collection of type names")
+    """Every state held; the snapshot statements name their columns after the states' fields."""
+    states: list[Mutation] = []
+    for row in await _fetch(tx, "snapshot_assets", tenant_id=tenant_id):
+        names = {"name": row["name"] or "", "qualified_name": row["qualified_name"] or ""}
+        states.append(AssetState(**{**row, **names, "deleted": bool(row["deleted"])}))
+    for row in await _fetch(tx, "snapshot_fields", tenant_id=tenant_id):
+        states.append(
+            FieldState(**{**row, "name": row["name"] or "", "deleted": bool(row["deleted"])})
+        )
+    for row in await _fetch(tx, "snapshot_relationships", tenant_id=tenant_id):
+        states.append(RelationshipState(**{**row, "deleted": bool(row["deleted"])}))
+    for row in await _fetch(tx, "snapshot_field_lineage", tenant_id=tenant_id):
+        states.append(FieldLineageState(**{**row, "deleted": bool(row["deleted"])}))
+    return GraphData.from_states(states)
 
 
 # --- the engine -----------------------------------------------------------------------------------
 
 
-class Neo4jGraphEngine:
+class Neo4jGraphEngine(GraphEngine):
     """The Neo4j :class:`~headwater.graph.engine.GraphEngine`.
 
     Takes ownership of ``driver`` (closed by :meth:`close`). Create it with :meth:`connect`, which
@@ -1060,136 +824,25 @@ class Neo4jGraphEngine:
 
     # --- queries ----------------------------------------------------------------------------------
 
-    async def traverse(
-        self,
-        tenant_id: UUID,
-        start: NodeRef,
-        direction: Direction,
-        *,
-        max_depth: int | None = 1,
-        relationship_types: Collection[str] | None = None,
-        asset_types: Collection[str] | None = None,
-        limit: int | None = None,
-    ) -> Traversal:
-        _check_depth(max_depth, "max_depth")
-        _check_positive(limit, "limit")
+    async def _traverse(self, tenant_id: UUID, q: TraverseQuery) -> Traversal:
         async with self._session("traverse the graph") as session:
-            return await session.execute_read(
-                _traverse,
-                str(tenant_id),
-                self.chunk_size,
-                start,
-                direction,
-                max_depth,
-                relationship_types,
-                asset_types,
-                limit,
-            )
+            return await session.execute_read(_traverse_tx, str(tenant_id), self.chunk_size, q)
 
-    async def closure(
-        self,
-        tenant_id: UUID,
-        starts: Collection[NodeRef],
-        direction: Direction = "downstream",
-        *,
-        steps: Collection[ClosureStep] = ALL_CLOSURE_STEPS,
-        relationship_types: Collection[str] | None = None,
-        max_depth: int | None = None,
-        limit: int | None = None,
-    ) -> Traversal:
-        _check_depth(max_depth, "max_depth")
-        _check_positive(limit, "limit")
-        unknown_steps = set(steps) - set(_STEP_CODES)
-        if unknown_steps:
-            raise InvalidQuery(f"unknown closure steps: {sorted(unknown_steps)}")
-        codes = frozenset(_STEP_CODES[s] for s in steps)
+    async def _closure(self, tenant_id: UUID, q: ClosureQuery) -> Traversal:
         async with self._session("compute a closure") as session:
-            return await session.execute_read(
-                _closure,
-                str(tenant_id),
-                self.chunk_size,
-                tuple(dict.fromkeys(starts)),
-                direction,
-                codes,
-                relationship_types,
-                max_depth,
-                limit,
-            )
+            return await session.execute_read(_closure_tx, str(tenant_id), self.chunk_size, q)
 
-    async def graph_view(
-        self,
-        tenant_id: UUID,
-        center: NodeRef,
-        *,
-        upstream_depth: int | None = 1,
-        downstream_depth: int | None = 1,
-        node_cap: int = DEFAULT_NODE_CAP,
-        include_fields: bool = False,
-        relationship_types: Collection[str] | None = None,
-    ) -> GraphView:
-        _check_depth(upstream_depth, "upstream_depth")
-        _check_depth(downstream_depth, "downstream_depth")
-        _check_positive(node_cap, "node_cap")
-        _check_names(relationship_types, "relationship_types")
+    async def _graph_view(self, tenant_id: UUID, q: ViewQuery) -> GraphView:
         async with self._session("build a graph view") as session:
-            return await session.execute_read(
-                _graph_view,
-                str(tenant_id),
-                self.chunk_size,
-                center,
-                upstream_depth,
-                downstream_depth,
-                node_cap,
-                include_fields,
-                relationship_types,
-            )
+            return await session.execute_read(_graph_view_tx, str(tenant_id), self.chunk_size, q)
 
-    async def shortest_path(
-        self,
-        tenant_id: UUID,
-        source: NodeRef,
-        target: NodeRef,
-        *,
-        relationship_types: Collection[str] | None = None,
-        max_depth: int | None = None,
-    ) -> list[Edge] | None:
-        _check_depth(max_depth, "max_depth")
-        _endpoint_kinds(source, target)
+    async def _shortest_path(self, tenant_id: UUID, q: PathQuery) -> list[Edge] | None:
         async with self._session("find a shortest path") as session:
-            return await session.execute_read(
-                _shortest_path,
-                str(tenant_id),
-                self.chunk_size,
-                source,
-                target,
-                relationship_types,
-                max_depth,
-            )
+            return await session.execute_read(_shortest_path_tx, str(tenant_id), self.chunk_size, q)
 
-    async def all_paths(
-        self,
-        tenant_id: UUID,
-        source: NodeRef,
-        target: NodeRef,
-        *,
-        max_depth: int,
-        max_paths: int,
-        relationship_types: Collection[str] | None = None,
-    ) -> Paths:
-        _check_depth(max_depth, "max_depth")
-        _check_positive(max_paths, "max_paths")
-        _endpoint_kinds(source, target)
+    async def _all_paths(self, tenant_id: UUID, q: AllPathsQuery) -> Paths:
         async with self._session("enumerate paths") as session:
-            return await session.execute_read(
-                _all_paths,
-                str(tenant_id),
-                self.chunk_size,
-                source,
-                target,
-                max_depth,
-                max_paths,
-                relationship_types,
-            )
+            return await session.execute_read(_all_paths_tx, str(tenant_id), self.chunk_size, q)
 
 
 def _kind_chunks(

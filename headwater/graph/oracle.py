@@ -15,9 +15,15 @@ from uuid import UUID
 
 import networkx as nx
 
-from headwater.graph.engine import ALL_CLOSURE_STEPS, DEFAULT_NODE_CAP
+from headwater.graph.engine import (
+    AllPathsQuery,
+    ClosureQuery,
+    GraphEngine,
+    PathQuery,
+    TraverseQuery,
+    ViewQuery,
+)
 from headwater.graph.model import (
-    CONTAINS,
     ApplyResult,
     AssetState,
     ClosureStep,
@@ -28,7 +34,6 @@ from headwater.graph.model import (
     GraphData,
     GraphStats,
     GraphView,
-    InvalidQuery,
     Mutation,
     NodeRef,
     Paths,
@@ -38,32 +43,18 @@ from headwater.graph.model import (
     UnknownNode,
     ViewNode,
     ViewSide,
+    edge_order,
 )
 
 __all__ = ["OracleGraphEngine", "OracleState"]
 
-_KIND_ORDER = {"asset": 0, "field": 1}
-_EDGE_ORDER = {"relationship": 0, "field_lineage": 1, "contains": 2}
-
 
 def _rel_edge(s: RelationshipState) -> Edge:
-    return Edge(
-        "relationship", s.id, NodeRef.asset(s.source_id), NodeRef.asset(s.target_id), s.type
-    )
+    return Edge.relationship(s.id, s.source_id, s.target_id, s.type)
 
 
 def _lineage_edge(s: FieldLineageState) -> Edge:
-    return Edge(
-        "field_lineage",
-        s.id,
-        NodeRef.field(s.source_field_id),
-        NodeRef.field(s.target_field_id),
-        s.transformation,
-    )
-
-
-def _contains_edge(s: FieldState) -> Edge:
-    return Edge("contains", s.id, NodeRef.asset(s.asset_id), NodeRef.field(s.id), CONTAINS)
+    return Edge.field_lineage(s.id, s.source_field_id, s.target_field_id, s.transformation)
 
 
 @dataclass
@@ -168,7 +159,7 @@ class OracleState:
             flow = _oriented(self.flow_graph("field"), direction)
             g.add_edges_from(flow.edges(keys=True, data=True))
         for f in self.visible_fields().values():
-            edge = _contains_edge(f)
+            edge = Edge.contains(f.asset_id, f.id)
             if "field_to_asset" in steps:
                 g.add_edge(edge.target, edge.source, key=("lift", f.id), edge=edge)
             if "asset_to_fields" in steps:
@@ -193,16 +184,12 @@ def _bfs_rows(
             candidates = [
                 data["edge"] for u, _, data in g.in_edges(node, data=True) if dist.get(u) == d - 1
             ]
-            via = min(candidates, key=lambda e: (_EDGE_ORDER[e.kind], e.id))
+            via = min(candidates, key=edge_order)
         rows.append(Reached(node, int(d), via))
     return rows
 
 
-def _order(rows: Iterable[Reached]) -> list[Reached]:
-    return sorted(rows, key=lambda r: (r.distance, _KIND_ORDER[r.node.kind], r.node.id))
-
-
-class OracleGraphEngine:
+class OracleGraphEngine(GraphEngine):
     """networkx reference implementation of :class:`~headwater.graph.engine.GraphEngine`."""
 
     name = "oracle"
@@ -261,67 +248,35 @@ class OracleGraphEngine:
         if unknown:
             raise UnknownNode(unknown)
 
-    async def traverse(
-        self,
-        tenant_id: UUID,
-        start: NodeRef,
-        direction: Direction,
-        *,
-        max_depth: int | None = 1,
-        relationship_types: Collection[str] | None = None,
-        asset_types: Collection[str] | None = None,
-        limit: int | None = None,
-    ) -> Traversal:
+    async def _traverse(self, tenant_id: UUID, q: TraverseQuery) -> Traversal:
         s = self.state(tenant_id)
-        self._require(s, [start])
-        g = _oriented(s.flow_graph(start.kind, relationship_types), direction)
-        rows = [r for r in _bfs_rows(g, [start], max_depth) if r.distance > 0]
-        if asset_types is not None:
+        self._require(s, [q.start])
+        g = _oriented(s.flow_graph(q.start.kind, q.relationship_types), q.direction)
+        rows = [r for r in _bfs_rows(g, [q.start], q.max_depth) if r.distance > 0]
+        if q.asset_types is not None:
             fields = s.visible_fields()
+            wanted = q.asset_types
 
             def asset_of(node: NodeRef) -> int:
                 return node.id if node.kind == "asset" else fields[node.id].asset_id
 
-            rows = [r for r in rows if s.assets[asset_of(r.node)].type in asset_types]
-        rows = _order(rows)
-        truncated = limit is not None and len(rows) > limit
-        return Traversal.from_rows((start,), direction, rows[:limit], truncated)
+            rows = [r for r in rows if s.assets[asset_of(r.node)].type in wanted]
+        return Traversal.from_rows((q.start,), q.direction, rows, limit=q.limit)
 
-    async def closure(
-        self,
-        tenant_id: UUID,
-        starts: Collection[NodeRef],
-        direction: Direction = "downstream",
-        *,
-        steps: Collection[ClosureStep] = ALL_CLOSURE_STEPS,
-        relationship_types: Collection[str] | None = None,
-        max_depth: int | None = None,
-        limit: int | None = None,
-    ) -> Traversal:
+    async def _closure(self, tenant_id: UUID, q: ClosureQuery) -> Traversal:
         s = self.state(tenant_id)
-        starts = tuple(dict.fromkeys(starts))
-        self._require(s, starts)
-        g = s.closure_graph(steps, relationship_types, direction)
-        rows = _order(_bfs_rows(g, starts, max_depth)) if starts else []
-        truncated = limit is not None and len(rows) > limit
-        return Traversal.from_rows(starts, direction, rows[:limit], truncated)
+        self._require(s, q.starts)
+        g = s.closure_graph(q.steps, q.relationship_types, q.direction)
+        rows = _bfs_rows(g, q.starts, q.max_depth) if q.starts else []
+        return Traversal.from_rows(q.starts, q.direction, rows, limit=q.limit)
 
-    async def graph_view(
-        self,
-        tenant_id: UUID,
-        center: NodeRef,
-        *,
-        upstream_depth: int | None = 1,
-        downstream_depth: int | None = 1,
-        node_cap: int = DEFAULT_NODE_CAP,
-        include_fields: bool = False,
-        relationship_types: Collection[str] | None = None,
-    ) -> GraphView:
+    async def _graph_view(self, tenant_id: UUID, q: ViewQuery) -> GraphView:
         s = self.state(tenant_id)
+        center = q.center
         self._require(s, [center])
-        g = nx.DiGraph(s.flow_graph(center.kind, relationship_types))
-        up = nx.single_source_shortest_path_length(g.reverse(), center, cutoff=upstream_depth)
-        down = nx.single_source_shortest_path_length(g, center, cutoff=downstream_depth)
+        g = nx.DiGraph(s.flow_graph(center.kind, q.relationship_types))
+        up = nx.single_source_shortest_path_length(g.reverse(), center, cutoff=q.upstream_depth)
+        down = nx.single_source_shortest_path_length(g, center, cutoff=q.downstream_depth)
         placed: dict[NodeRef, tuple[int, ViewSide]] = {}
         for node in set(up) | set(down):
             if node == center:
@@ -333,8 +288,8 @@ class OracleGraphEngine:
                 assert du is not None
                 placed[node] = (du, "upstream")
         ranked = sorted(placed, key=lambda n: (placed[n][0], n.id))
-        truncated = len(ranked) > node_cap - 1
-        shown = [center, *ranked[: node_cap - 1]]
+        truncated = len(ranked) > q.node_cap - 1
+        shown = [center, *ranked[: q.node_cap - 1]]
         placed[center] = (0, "center")
         in_view = set(shown)
 
@@ -346,14 +301,16 @@ class OracleGraphEngine:
 
         nodes = [ViewNode(n, placed[n][0], placed[n][1], *hidden(g, n, in_view)) for n in shown]
         edges: list[Edge] = []
+        ids = {n.id for n in shown}
+        field_ids = ids  # the fields whose lineage among them is shown
         if center.kind == "asset":
-            ids = {n.id for n in shown}
             edges += [
                 _rel_edge(r)
-                for r in s.visible_rels(relationship_types)
+                for r in s.visible_rels(q.relationship_types)
                 if r.source_id in ids and r.target_id in ids
             ]
-            if include_fields:
+            fields = []
+            if q.include_fields:
                 fields = [f for f in s.visible_fields().values() if f.asset_id in ids]
                 field_view = {NodeRef.field(f.id) for f in fields}
                 fg = nx.DiGraph(s.flow_graph("field"))
@@ -361,70 +318,39 @@ class OracleGraphEngine:
                     at = placed[NodeRef.asset(f.asset_id)]
                     ref = NodeRef.field(f.id)
                     nodes.append(ViewNode(ref, at[0], at[1], *hidden(fg, ref, field_view)))
-                    edges.append(_contains_edge(f))
-                field_ids = {f.id for f in fields}
-                edges += [
-                    _lineage_edge(e)
-                    for e in s.visible_lineage()
-                    if e.source_field_id in field_ids and e.target_field_id in field_ids
-                ]
-        else:
-            ids = {n.id for n in shown}
-            edges += [
-                _lineage_edge(e)
-                for e in s.visible_lineage()
-                if e.source_field_id in ids and e.target_field_id in ids
-            ]
-        nodes.sort(key=lambda n: (n.distance, _KIND_ORDER[n.node.kind], n.node.id))
-        edges.sort(key=lambda e: (_EDGE_ORDER[e.kind], e.id))
-        return GraphView(center, tuple(nodes), tuple(edges), truncated)
+                    edges.append(Edge.contains(f.asset_id, f.id))
+            field_ids = {f.id for f in fields}
+        edges += [
+            _lineage_edge(e)
+            for e in s.visible_lineage()
+            if e.source_field_id in field_ids and e.target_field_id in field_ids
+        ]
+        return GraphView.of(center, nodes, edges, truncated)
 
-    def _endpoints(self, s: OracleState, source: NodeRef, target: NodeRef) -> None:
-        if source.kind != target.kind:
-            raise InvalidQuery("a path joins two assets or two fields, not one of each")
-        self._require(s, [source, target])
-
-    async def shortest_path(
-        self,
-        tenant_id: UUID,
-        source: NodeRef,
-        target: NodeRef,
-        *,
-        relationship_types: Collection[str] | None = None,
-        max_depth: int | None = None,
-    ) -> list[Edge] | None:
+    async def _shortest_path(self, tenant_id: UUID, q: PathQuery) -> list[Edge] | None:
         s = self.state(tenant_id)
-        self._endpoints(s, source, target)
-        g = s.flow_graph(source.kind, relationship_types)
+        self._require(s, [q.source, q.target])
+        g = s.flow_graph(q.source.kind, q.relationship_types)
         try:
-            nodes = nx.shortest_path(g, source, target)
+            nodes = nx.shortest_path(g, q.source, q.target)
         except nx.NetworkXNoPath:
             return None
-        if max_depth is not None and len(nodes) - 1 > max_depth:
+        if q.max_depth is not None and len(nodes) - 1 > q.max_depth:
             return None
         return [
             min((d["edge"] for d in g.get_edge_data(u, v).values()), key=lambda e: e.id)
             for u, v in itertools.pairwise(nodes)
         ]
 
-    async def all_paths(
-        self,
-        tenant_id: UUID,
-        source: NodeRef,
-        target: NodeRef,
-        *,
-        max_depth: int,
-        max_paths: int,
-        relationship_types: Collection[str] | None = None,
-    ) -> Paths:
+    async def _all_paths(self, tenant_id: UUID, q: AllPathsQuery) -> Paths:
         s = self.state(tenant_id)
-        self._endpoints(s, source, target)
-        if source == target:
-            return Paths(source, target, ((),), False)
-        g = s.flow_graph(source.kind, relationship_types)
+        self._require(s, [q.source, q.target])
+        if q.source == q.target:
+            return Paths(q.source, q.target, ((),), False)
+        g = s.flow_graph(q.source.kind, q.relationship_types)
         found = [
             tuple(g.edges[u, v, k]["edge"] for u, v, k in path)
-            for path in nx.all_simple_edge_paths(g, source, target, cutoff=max_depth)
+            for path in nx.all_simple_edge_paths(g, q.source, q.target, cutoff=q.max_depth)
         ]
         found.sort(key=lambda p: (len(p), [e.id for e in p]))
-        return Paths(source, target, tuple(found[:max_paths]), len(found) > max_paths)
+        return Paths(q.source, q.target, tuple(found[: q.max_paths]), len(found) > q.max_paths)

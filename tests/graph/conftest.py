@@ -29,8 +29,9 @@ async def memory_engine() -> GraphEngine:
 
 
 async def memory_engine_compacting() -> GraphEngine:
-    """Compacts whenever the delta holds more than a few rows: queries see base + delta mixes."""
-    return MemoryGraphEngine(compact_min=5, compact_ratio=0.0)
+    """Compacts whenever the delta holds more than a few rows, so queries see base + delta mixes;
+    and vectorises every walk, which the small test graphs would otherwise never need."""
+    return MemoryGraphEngine(compact_min=5, compact_ratio=0.0, small=0)
 
 
 ENGINE_PARAMS: list[object] = [

@@ -4,6 +4,7 @@ quickly (cross-checked against scipy's BFS)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from uuid import uuid4
 
 import numpy as np
@@ -13,13 +14,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import shortest_path
 
-from headwater.graph.memory import MemoryGraphEngine
+from headwater.graph.memory import SMALL_WALK, MemoryGraphEngine
 from headwater.graph.model import (
     AssetArrays,
     AssetState,
     Direction,
     FieldArrays,
     FieldLineageArrays,
+    FieldLineageState,
+    FieldState,
     GraphData,
     Labels,
     Mutation,
@@ -27,7 +30,8 @@ from headwater.graph.model import (
     RelationshipArrays,
     RelationshipState,
 )
-from tests.graph.checks import assert_same_data, outcome
+from headwater.graph.oracle import OracleGraphEngine
+from tests.graph.checks import assert_same_data, assert_traversal, outcome
 from tests.graph.strategies import histories
 
 ONE = np.array([1], np.int32)
@@ -39,7 +43,8 @@ NOT_DELETED = np.array([False])
 async def test_compaction_at_any_point_preserves_answers(data: st.DataObject) -> None:
     history = data.draw(histories())
     never = MemoryGraphEngine(compact_min=10**9)
-    sometimes = MemoryGraphEngine(compact_min=10**9)
+    # every walk vectorised here, in Python loops there: the two ways must agree too
+    sometimes = MemoryGraphEngine(compact_min=10**9, small=0)
     tenant = uuid4()
     if history.bulk:
         await never.load(tenant, history.bulk_data())
@@ -118,12 +123,13 @@ def _random_data(
     return data, ids, a, b, deleted_assets
 
 
+@pytest.mark.parametrize("small", [0, SMALL_WALK, 10**9])  # vectorised, default, all in Python
 @pytest.mark.parametrize("id_stride", [1, 97])  # dense ids, and ids spread over a wide range
-async def test_bulk_load_answers_match_scipy(id_stride: int) -> None:
+async def test_bulk_load_answers_match_scipy(id_stride: int, small: int) -> None:
     rng = np.random.default_rng(id_stride)
     n, m = 20_000, 60_000
     data, ids, a, b, deleted = _random_data(rng, n, m, id_stride)
-    engine = MemoryGraphEngine()
+    engine = MemoryGraphEngine(small=small)
     tenant = uuid4()
     await engine.load(tenant, data, position="42")
     assert await engine.position(tenant) == "42"
@@ -147,8 +153,15 @@ async def test_bulk_load_answers_match_scipy(id_stride: int) -> None:
             )
             got = {node.id: d for node, d in result.distances().items()}
             assert got == want
-            for reached_node in list(result)[:50]:
-                assert reached_node.via is not None
+            # each tree edge comes from a node one hop nearer: the start (not reported) for the
+            # first level, else the parent row, which the edge joins
+            first = result.distance == 1
+            assert (result.parent[first] == -1).all()
+            parent = result.parent[~first]
+            assert (parent >= 0).all()
+            assert (result.distance[parent] == result.distance[~first] - 1).all()
+            ends = np.stack([result.via_source[~first], result.via_target[~first]])
+            assert ((ends == result.id[parent]) | (ends == result.id[~first])).all(axis=0).all()
     # the same answers after incremental updates on top of the loaded base
     await engine.apply(tenant, [AssetState(int(ids[starts[0]]), "table", 2, deleted=True)])
     with pytest.raises(LookupError):
@@ -241,3 +254,69 @@ async def test_concurrent_queries_from_threads_see_consistent_results() -> None:
 
     sizes = await asyncio.gather(*(asyncio.to_thread(walk, s) for s in range(1, 41)))
     assert sizes == [200 - s for s in range(1, 41)]
+
+
+def _layered(rng: np.random.Generator) -> list[Mutation]:
+    """A few hundred assets and fields in layers, each fed by one to four of the layer before
+    (diamonds, parallel edges), some assets and edges deleted: walks of a few nodes to a few
+    hundred."""
+    states: list[Mutation] = []
+    layers = [list(range(1 + 40 * k, 41 + 40 * k)) for k in range(8)]
+    for layer in layers:
+        for a in layer:
+            states.append(
+                AssetState(a, "table" if a % 3 else "view", 1, deleted=rng.random() < 0.03)
+            )
+            states.append(FieldState(a, a, 1))  # one column per asset, same id
+    edge = 0
+    for upper, lower in itertools.pairwise(layers):
+        for a in lower:
+            for b in rng.choice(upper, int(rng.integers(1, 5))).tolist():
+                edge += 1
+                deleted = rng.random() < 0.05
+                states.append(RelationshipState(edge, b, a, "PRODUCES", 1, deleted=deleted))
+                states.append(FieldLineageState(edge, b, a, "IDENTITY", 1, deleted=deleted))
+    return states
+
+
+@pytest.mark.parametrize("small", [0, SMALL_WALK, 10**9])  # vectorised, default, all in Python
+async def test_walks_of_every_size_match_the_oracle(small: int) -> None:
+    """Results of a few rows and of hundreds, filtered and capped, assembled either way."""
+    rng = np.random.default_rng(small % 1000)
+    states = _layered(rng)
+    engine, oracle = MemoryGraphEngine(small=small), OracleGraphEngine()
+    tenant = uuid4()
+    for graph in (engine, oracle):
+        await graph.apply(tenant, states)
+    flow = oracle.state(tenant).flow_graph("asset")
+    for start in (1, 5, 121, 200, 319):
+        cases: tuple[tuple[Direction, int | None, list[str] | None], ...] = (
+            ("downstream", None, None),
+            ("downstream", 40, None),
+            ("downstream", None, ["table"]),
+            ("upstream", 7, ["view"]),
+        )
+        for direction, limit, kinds in cases:
+            node = NodeRef.asset(start)
+            actual = await outcome(
+                engine.traverse(
+                    tenant, node, direction, max_depth=None, asset_types=kinds, limit=limit
+                )
+            )
+            expected = await outcome(
+                oracle.traverse(
+                    tenant, node, direction, max_depth=None, asset_types=kinds, limit=limit
+                )
+            )
+            if isinstance(expected, tuple) or isinstance(actual, tuple):
+                assert actual == expected
+                continue
+            graph = flow if direction == "downstream" else flow.reverse(copy=False)
+            assert_traversal(actual, expected, graph, [node], None)
+        closure = await outcome(engine.closure(tenant, [NodeRef.field(start)], limit=300))
+        reference = await outcome(oracle.closure(tenant, [NodeRef.field(start)], limit=300))
+        if isinstance(closure, tuple) or isinstance(reference, tuple):
+            assert closure == reference
+        else:
+            assert closure.distances() == reference.distances()
+            assert closure.truncated == reference.truncated
