@@ -296,7 +296,10 @@ async def _in_store(
     from headwater.sync.tailer import consistent_snapshot
 
     caps = reports.ImpactCaps(
-        settings.max_impact_depth, settings.max_impact_nodes, settings.max_impact_models
+        settings.max_impact_depth,
+        settings.max_impact_nodes,
+        settings.max_impact_models,
+        settings.max_impact_items,
     )
     engine = MemoryGraphEngine()
     worker = Database(worker_dsn, max_size=1)
@@ -433,6 +436,12 @@ def _summary_lines(report: dict[str, Any]) -> Iterator[str]:
         yield f"owners to notify: {', '.join(s['owners'])}"
 
 
+def _unlisted(report: dict[str, Any], max_items: int) -> int:
+    """Affected assets a rendering leaves out: past ``max_items`` here, and those the server
+    counted in the summary without listing them."""
+    return max(len(report["items"]) - max_items, 0) + int(report.get("items_omitted", 0))
+
+
 def render_table(severity: str, found: list[Section], extra: list[str], max_items: int) -> str:
     lines = [f"Headwater impact: {severity.upper()}"]
     for section in found:
@@ -467,8 +476,8 @@ def render_table(severity: str, found: list[Section], extra: list[str], max_item
                 lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
                 lines.append(f"      why:  {item['reason']}")
                 lines.append(f"      path: {_path_text(item['path'])}")
-            if len(items) > max_items:
-                lines.append(f"... and {len(items) - max_items} more (--max-items, --format json)")
+            if more := _unlisted(report, max_items):
+                lines.append(f"... and {more} more (--max-items, --format json)")
         lines += [f"   note: {n}" for n in report["notes"]]
     if not found:
         lines.append("no changes to analyse")
@@ -509,8 +518,8 @@ def render_markdown(severity: str, found: list[Section], extra: list[str], max_i
                     f"| `{_md(i['qualified_name'])}`{pii} | {i['type']} | {i['distance']} "
                     f"| {_md(', '.join(i['owners']))} | {_md(i['reason'])} |"
                 )
-            if len(items) > max_items:
-                lines.append(f"\n_... and {len(items) - max_items} more._")
+            if more := _unlisted(report, max_items):
+                lines.append(f"\n_... and {more} more._")
             lines += ["", "<details><summary>Paths</summary>", ""]
             lines += [
                 f"{i['rank']}. `{_md(i['qualified_name'])}`: `{_md(_path_text(i['path']))}`"

@@ -90,10 +90,12 @@ class Settings(BaseSettings):
     max_view_nodes: int = Field(default=2_000, ge=1)
     max_path_depth: int = Field(default=10, ge=1)
     max_paths: int = Field(default=1_000, ge=1)
-    # Impact analysis caps (hops, nodes one traversal may reach, dbt models per request).
+    # Impact analysis caps (hops, nodes one traversal may reach, dbt models per request, items a
+    # report may list with their paths: 100 unless asked, and the summary counts all of them).
     max_impact_depth: int = Field(default=100, ge=1)
     max_impact_nodes: int = Field(default=50_000, ge=1)
     max_impact_models: int = Field(default=500, ge=1)
+    max_impact_items: int = Field(default=1_000, ge=1)
     # Sync worker: events per batch, polling fallback when no NOTIFY arrives, retry backoff for a
     # failing sink, and the port `headwater worker` serves /metrics on (0: none).
     worker_batch_size: int = Field(default=500, ge=1, le=100_000)

@@ -14,9 +14,14 @@ module adds what only the catalog knows:
   possibly affected), then exposures (dashboard, chart, report, notebook, application, ML
   model), then PII (a tag whose name or category is ``PII``, or a name starting ``pii``), then
   the number of reported assets explained through the item, then distance, then name.
-* **Caps**: depth and node limit default to the server's caps, are lowered to them when a
-  request asks for more, and the response says so (``depth_capped``, ``limit_capped``), and
-  whether the limit cut the traversal (``truncated``).
+* **Caps**: depth and node limit default to the server's caps, listed items to
+  ``DEFAULT_ITEMS``; each is lowered to the server's cap when a request asks for more, and the
+  response says so (``depth_capped``, ``limit_capped``, ``max_items_capped``), and whether the
+  limit cut the traversal (``truncated``). Every reported asset is ranked and counted in the
+  summary; ``items`` lists the first ``max_items`` of them with paths and columns
+  (``items_omitted``: the rest), and the summary names as many exposures and jobs, most
+  critical first. A change can reach tens of thousands of assets: explaining paths are built,
+  hydrated and serialised for the listed ones only.
 * **Schema diff**: columns match by name (exactly, then ignoring case). Columns only in the
   catalog are dropped, columns only in the new list are added (safe), a type change is assessed
   when both types are known. Renames are only what the caller declares (``renames``: old ->
@@ -34,10 +39,10 @@ module adds what only the catalog knows:
 from __future__ import annotations
 
 import difflib
-from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, LiteralString
 from uuid import UUID
 
 import numpy as np
@@ -107,11 +112,18 @@ class GraphBehind(HeadwaterError):
     title = "Lineage graph catching up"
 
 
+# Items a report lists when the request does not say (the summary counts every one), and the
+# server's cap when its settings do not say.
+DEFAULT_ITEMS = 100
+DEFAULT_MAX_ITEMS = 1_000
+
+
 @dataclass(frozen=True)
 class ImpactCaps:
     max_depth: int
     max_nodes: int
     max_models: int
+    max_items: int = DEFAULT_MAX_ITEMS
 
 
 # --- requests -------------------------------------------------------------------------------------
@@ -158,6 +170,11 @@ class _Target(StrictModel):
     max_depth: int | None = Field(default=None, ge=0, description="hops; default: the cap")
     limit: int | None = Field(
         default=None, ge=1, description="nodes the traversal may reach; default: the cap"
+    )
+    max_items: int | None = Field(
+        default=None,
+        ge=1,
+        description=f"items listed, most critical first; default: {DEFAULT_ITEMS} (or the cap)",
     )
 
     @model_validator(mode="after")
@@ -282,6 +299,9 @@ class ImpactReport(BaseModel):
     limit: int
     limit_capped: bool
     truncated: bool
+    max_items: int
+    max_items_capped: bool
+    items_omitted: int  # reported assets beyond max_items: counted in the summary, not listed
     notes: list[str]
 
 
@@ -318,6 +338,22 @@ class SchemaDiffReport(BaseModel):
 _FLOW_TYPES = sorted(t for t, f in FLOW_DIRECTIONS.items() if f is not Flow.NONE)
 
 
+def _id_array(ids: Iterable[int]) -> str:
+    """Ids as one Postgres array literal (for a ``::bigint[]`` parameter): psycopg adapts a list
+    element by element, a few microseconds each, and a region holds thousands."""
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
+async def _fetch_sized(
+    conn: Conn, query: LiteralString, params: Mapping[str, object]
+) -> list[dict[str, Any]]:
+    """The rows of a statement whose best plan depends on how many ids it is given, planned on
+    every call. Prepared (psycopg prepares a statement from its fifth run), it would soon run a
+    generic plan that expects ten ids and, given thousands, compares every row with each."""
+    cur = await conn.execute(query, params, prepare=False)
+    return await cur.fetchall()
+
+
 class PostgresEvidence:
     """:class:`~headwater.graph.impact.EvidenceSource` reading the reached region's edges from
     the authority, a handful of set-based statements whatever the region's size."""
@@ -328,22 +364,19 @@ class PostgresEvidence:
     async def evidence(
         self, assets: Sequence[int], tainted_fields: Sequence[int], seeds: Sequence[int]
     ) -> Evidence:
-        ids = list(assets)
-        rows = await db.fetch_all(self.conn, Q["impact_flows"], {"ids": ids, "types": _FLOW_TYPES})
+        ids, tainted = _id_array(assets), _id_array(tainted_fields)
+        rows = await _fetch_sized(self.conn, Q["impact_flows"], {"ids": ids, "types": _FLOW_TYPES})
         flows = FlowEdges(
             np.fromiter((r["id"] for r in rows), np.int64, len(rows)),
             np.fromiter((r["source_id"] for r in rows), np.int64, len(rows)),
             np.fromiter((r["target_id"] for r in rows), np.int64, len(rows)),
             [str(r["type"]) for r in rows],
         )
-        described = await db.fetch_all(self.conn, Q["impact_lineage_targets"], {"ids": ids})
-        carrying = await db.fetch_all(
-            self.conn, Q["impact_carrying_pairs"], {"ids": ids, "tainted": list(tainted_fields)}
+        region = await _fetch_sized(self.conn, Q["impact_region_assets"], {"ids": ids})
+        carrying = await _fetch_sized(
+            self.conn, Q["impact_carrying_pairs"], {"ids": ids, "tainted": tainted}
         )
-        with_columns = await db.fetch_all(self.conn, Q["impact_assets_with_fields"], {"ids": ids})
-        owners = await db.fetch_all(
-            self.conn, Q["impact_field_assets"], {"ids": list(tainted_fields)}
-        )
+        owners = await db.fetch_all(self.conn, Q["impact_field_assets"], {"ids": tainted})
         direct = [
             Edge(
                 "field_lineage",
@@ -356,12 +389,17 @@ class PostgresEvidence:
                 self.conn, Q["impact_direct_lineage"], {"seeds": list(seeds)}
             )
         ]
+        field_assets = {int(r["id"]): int(r["asset_id"]) for r in owners}
         return Evidence(
             flows=flows,
-            lineage_targets={int(r["asset_id"]) for r in described},
-            carrying_pairs={(int(r["source_asset"]), int(r["target_asset"])) for r in carrying},
-            with_columns={int(r["asset_id"]) for r in with_columns},
-            field_assets={int(r["id"]): int(r["asset_id"]) for r in owners},
+            lineage_targets=[int(r["asset_id"]) for r in region if r["described"]],
+            carrying_pairs={
+                (field_assets[r["source_field_id"]], int(r["target_asset"]))
+                for r in carrying
+                if r["source_field_id"] in field_assets
+            },
+            with_columns=[int(r["asset_id"]) for r in region if r["has_columns"]],
+            field_assets=field_assets,
             direct=direct,
         )
 
@@ -479,6 +517,41 @@ def plan_changes(
 # --- running and explaining -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What ranking, the summary and path names need of an asset."""
+
+    id: int
+    type: str
+    name: str
+    qualified_name: str
+    owners: list[str]
+    tags: list[TagRef]
+
+    @classmethod
+    def of(cls, asset: AssetSummary) -> _Facts:
+        return cls(asset.id, asset.type, asset.name, asset.qualified_name, asset.owners, asset.tags)
+
+
+async def _asset_facts(conn: Conn, ids: Collection[int]) -> dict[int, _Facts]:
+    """The live assets among ``ids``, without the description and metadata a full hydration
+    validates: a report may rank tens of thousands."""
+    if not ids:
+        return {}
+    rows = await _fetch_sized(conn, Q["impact_asset_facts"], {"ids": _id_array(ids)})
+    return {
+        int(r["id"]): _Facts(
+            int(r["id"]),
+            r["type"],
+            r["name"],
+            r["qualified_name"],
+            list(r["owners"]),
+            [TagRef(id=t["id"], name=t["name"], category=t["category"]) for t in r["tags"]],
+        )
+        for r in rows
+    }
+
+
 def _is_pii(tags: Collection[TagRef]) -> bool:
     for tag in tags:
         name, category = tag.name.lower(), (tag.category or "").lower()
@@ -494,13 +567,22 @@ def _category(asset_type: str) -> Literal["exposure", "job", "data"]:
 
 
 class _Names:
-    """Display names of the nodes on paths, from the hydrated rows."""
+    """Display names of the nodes on paths, from the hydrated rows. Paths share most of their
+    hops (every path from one seed starts alike), so each node and hop is built once."""
 
-    def __init__(self, assets: Mapping[int, AssetSummary], fields: Mapping[int, FieldSummary]):
+    def __init__(self, assets: Mapping[int, _Facts], fields: Mapping[int, FieldSummary]):
         self.assets = assets
         self.fields = fields
+        self._nodes: dict[NodeRef, PathNode] = {}
+        self._steps: dict[Edge, PathStep] = {}
 
     def node(self, ref: NodeRef) -> PathNode:
+        found = self._nodes.get(ref)
+        if found is None:
+            found = self._nodes[ref] = self._node(ref)
+        return found
+
+    def _node(self, ref: NodeRef) -> PathNode:
         if ref.kind == "asset":
             asset = self.assets.get(ref.id)
             if asset is None:
@@ -508,35 +590,33 @@ class _Names:
             return PathNode(
                 kind="asset", id=ref.id, name=asset.name, qualified_name=asset.qualified_name
             )
-        found = self.fields.get(ref.id)
-        owner = self.assets.get(found.asset_id) if found is not None else None
-        if found is None or owner is None:
+        field = self.fields.get(ref.id)
+        owner = self.assets.get(field.asset_id) if field is not None else None
+        if field is None or owner is None:
             return PathNode(kind="field", id=ref.id, name=str(ref), qualified_name="")
         return PathNode(
             kind="field",
             id=ref.id,
-            name=f"{owner.name}.{found.name}",
+            name=f"{owner.name}.{field.name}",
             qualified_name=owner.qualified_name,
         )
 
     def path(self, edges: Sequence[Edge]) -> list[PathStep]:
-        steps = []
-        for e in edges:
-            if e.kind == "contains":
-                ends = (e.target, e.source)  # column -> its table
-            else:
-                flow = e.flow()
-                ends = flow if flow is not None else (e.source, e.target)
-            steps.append(
-                PathStep(
-                    kind=e.kind,
-                    id=e.id,
-                    type=e.type,
-                    from_=self.node(ends[0]),
-                    to=self.node(ends[1]),
-                )
-            )
-        return steps
+        return [self._step(e) for e in edges]
+
+    def _step(self, e: Edge) -> PathStep:
+        found = self._steps.get(e)
+        if found is not None:
+            return found
+        if e.kind == "contains":
+            ends = (e.target, e.source)  # column -> its table
+        else:
+            flow = e.flow()
+            ends = flow if flow is not None else (e.source, e.target)
+        found = self._steps[e] = PathStep(
+            kind=e.kind, id=e.id, type=e.type, from_=self.node(ends[0]), to=self.node(ends[1])
+        )
+        return found
 
 
 def _describe(planned: Planned) -> str:
@@ -563,9 +643,11 @@ async def run_impact(
     caps: ImpactCaps,
     max_depth: int | None,
     limit: int | None,
+    max_items: int | None = None,
 ) -> ImpactReport:
     depth = caps.max_depth if max_depth is None else min(max_depth, caps.max_depth)
     nodes = caps.max_nodes if limit is None else min(limit, caps.max_nodes)
+    listed = min(DEFAULT_ITEMS if max_items is None else max_items, caps.max_items)
     asset_change = next((p for p in planned if isinstance(p.change, DropAsset | RenameAsset)), None)
     seeds: dict[int, Severity] = {}
     by_seed: dict[int, Planned] = {}
@@ -583,6 +665,7 @@ async def run_impact(
         max_depth=depth,
         limit=nodes,
     )
+    await db.fetch_one(conn, Q["impact_without_jit"])
     try:
         result = await analyze(graph, tenant_id, query, PostgresEvidence(conn))
     except UnknownNode as e:
@@ -590,11 +673,34 @@ async def run_impact(
             f"the lineage graph has not caught up with {asset.qualified_name} yet "
             f"({', '.join(map(str, e.nodes))}); retry in a moment"
         ) from e
-    report = await _explain(conn, asset, result, planned, by_seed, asset_change, notes)
-    report.max_depth, report.limit = depth, nodes
+    report = await _explain(conn, asset, result, planned, by_seed, asset_change, notes, listed)
+    report.max_depth, report.limit, report.max_items = depth, nodes, listed
     report.depth_capped = max_depth is not None and max_depth > caps.max_depth
     report.limit_capped = limit is not None and limit > caps.max_nodes
+    report.max_items_capped = max_items is not None and max_items > caps.max_items
     return report
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """A reported asset with what its rank depends on."""
+
+    item: AffectedAsset
+    facts: _Facts
+    category: Literal["exposure", "job", "data"]
+    pii: bool
+
+    def key(self) -> tuple[int, bool, bool, bool, int, int, str]:
+        i = self.item
+        return (
+            SEVERITY_ORDER[i.severity],
+            i.status != "affected",
+            self.category != "exposure",
+            not self.pii,
+            -i.dependents,
+            i.distance,
+            self.facts.qualified_name,
+        )
 
 
 async def _explain(
@@ -605,29 +711,39 @@ async def _explain(
     by_seed: Mapping[int, Planned],
     asset_change: Planned | None,
     notes: list[str],
+    listed: int,
 ) -> ImpactReport:
+    facts = await _asset_facts(conn, [item.asset_id for item in result.assets])
+    ranked = [
+        _Ranked(item, found, _category(found.type), _is_pii(found.tags))
+        for item in result.assets
+        if (found := facts.get(item.asset_id)) is not None
+    ]
+    ranked.sort(key=_Ranked.key)
+    shown = ranked[:listed]
+    # Paths are built, and their nodes hydrated, for the listed items only.
     field_ids: set[int] = set(by_seed)
-    asset_ids: set[int] = {asset.id}
-    for item in result.assets:
-        asset_ids.add(item.asset_id)
-        for edge in (*item.path, *(e for c in item.columns for e in c.path)):
+    asset_ids: set[int] = set()
+    for entry in shown:
+        for edge in (*entry.item.path, *(e for c in entry.item.columns for e in c.path)):
             for node in (edge.source, edge.target):
                 (asset_ids if node.kind == "asset" else field_ids).add(node.id)
     fields = await hydrate.fields_by_id(conn, field_ids)
-    assets = await hydrate.assets_by_id(conn, asset_ids | {f.asset_id for f in fields.values()})
-    names = _Names(assets, fields)
+    facts[asset.id] = _Facts.of(asset)
+    missing = (asset_ids | {f.asset_id for f in fields.values()}) - facts.keys()
+    facts.update(await _asset_facts(conn, missing))
+    names = _Names(facts, fields)
 
-    def origin(path: Sequence[Edge]) -> Planned | None:
+    def origin(first: Edge | None) -> Planned | None:
         if asset_change is not None:
             return asset_change
-        first = path[0] if path else None
         if first is None or first.kind != "field_lineage":
             return None
         return by_seed.get(first.source.id)
 
     def column_reason(c: AffectedColumn) -> str:
-        cause = origin(c.path)
         first = c.path[0] if c.path else None
+        cause = origin(first)
         source = names.node(first.source).name if first is not None else "?"
         what = _describe(cause) if cause is not None else "changed"
         if c.direct:
@@ -635,12 +751,8 @@ async def _explain(
         return f"{c.distance} column hops from {source}, which is {what}"
 
     items: list[ImpactItem] = []
-    left_out = 0
-    for item in result.assets:
-        hydrated = assets.get(item.asset_id)
-        if hydrated is None:
-            left_out += 1
-            continue
+    for rank, entry in enumerate(shown, 1):
+        item, found = entry.item, entry.facts
         columns = [
             ImpactColumn(
                 id=c.field_id,
@@ -655,28 +767,32 @@ async def _explain(
             for c in item.columns
             if c.field_id in fields
         ]
+        cause = asset_change
+        if cause is None and item.origin is not None:
+            cause = by_seed.get(item.origin)
         items.append(
             ImpactItem(
-                rank=0,
-                id=hydrated.id,
-                type=hydrated.type,
-                name=hydrated.name,
-                qualified_name=hydrated.qualified_name,
-                owners=hydrated.owners,
-                tags=hydrated.tags,
-                pii=_is_pii(hydrated.tags),
-                category=_category(hydrated.type),
+                rank=rank,
+                id=found.id,
+                type=found.type,
+                name=found.name,
+                qualified_name=found.qualified_name,
+                owners=found.owners,
+                tags=found.tags,
+                pii=entry.pii,
+                category=entry.category,
                 status=item.status,
                 severity=item.severity,
                 distance=item.distance,
                 direct=item.direct,
                 basis=item.basis,
-                reason=_asset_reason(item, asset, names, origin(item.path), columns, by_seed),
+                reason=_asset_reason(item, asset, names, cause, columns, by_seed),
                 dependents=item.dependents,
                 path=names.path(item.path),
                 columns=columns,
             )
         )
+    left_out = len(result.assets) - len(ranked)
     if left_out:
         notes.append(
             f"{left_out} asset(s) the lineage graph reached are no longer in the catalog "
@@ -687,31 +803,27 @@ async def _explain(
             f"the traversal stopped after {result.reached} nodes: items beyond are not "
             "reported; raise limit (up to the server's cap) for the rest"
         )
-    items.sort(
-        key=lambda i: (
-            SEVERITY_ORDER[i.severity],
-            i.status != "affected",
-            i.category != "exposure",
-            not i.pii,
-            -i.dependents,
-            i.distance,
-            i.qualified_name,
+    omitted = len(ranked) - len(shown)
+    if omitted:
+        notes.append(
+            f"items lists the {len(shown)} most critical of {len(ranked)} affected assets "
+            "(max_items); the summary counts them all"
         )
-    )
-    for rank, ranked in enumerate(items, 1):
-        ranked.rank = rank
-    changes = [_change_out(p, result, asset_change) for p in planned]
+    origins = Counter(item.origin for item in result.assets)
     return ImpactReport(
-        asset=assets.get(asset.id, asset),
-        changes=changes,
-        severity=worst(*(i.severity for i in items)),
-        summary=_summary(items),
+        asset=asset,
+        changes=[_change_out(p, result, asset_change, origins) for p in planned],
+        severity=worst(*(entry.item.severity for entry in ranked)),
+        summary=_summary(ranked, listed),
         items=items,
         max_depth=0,
         depth_capped=False,
         limit=0,
         limit_capped=False,
         truncated=result.truncated,
+        max_items=listed,
+        max_items_capped=False,
+        items_omitted=omitted,
         notes=notes,
     )
 
@@ -747,19 +859,18 @@ def _asset_reason(
     return f"possibly affected: no column-level lineage from {via}"
 
 
-def _change_out(p: Planned, result: ImpactGraph, asset_change: Planned | None) -> ChangeOut:
+def _change_out(
+    p: Planned,
+    result: ImpactGraph,
+    asset_change: Planned | None,
+    origins: Mapping[int | None, int],
+) -> ChangeOut:
     change = p.change
     if asset_change is not None:
         explains = len(result.assets) if p is asset_change else 0
     else:
         assert p.field is not None
-        explains = sum(
-            1
-            for item in result.assets
-            if item.path
-            and item.path[0].kind == "field_lineage"
-            and item.path[0].source.id == p.field.id
-        )
+        explains = origins.get(p.field.id, 0)
     return ChangeOut(
         kind=change.kind,
         column=getattr(change, "column", None),
@@ -773,41 +884,42 @@ def _change_out(p: Planned, result: ImpactGraph, asset_change: Planned | None) -
     )
 
 
-def _summary(items: Sequence[ImpactItem]) -> ImpactSummary:
+def _summary(ranked: Sequence[_Ranked], listed: int) -> ImpactSummary:
     by_severity = SeverityCounts()
     by_type: dict[str, SeverityCounts] = defaultdict(SeverityCounts)
-    owners: list[str] = []
-    for item in items:
-        setattr(by_severity, item.severity, getattr(by_severity, item.severity) + 1)
-        counts = by_type[item.type]
-        setattr(counts, item.severity, getattr(counts, item.severity) + 1)
-        owners.extend(o for o in item.owners if o not in owners)
+    owners: dict[str, None] = {}  # in rank order, each once
+    for entry in ranked:
+        severity = entry.item.severity
+        setattr(by_severity, severity, getattr(by_severity, severity) + 1)
+        counts = by_type[entry.facts.type]
+        setattr(counts, severity, getattr(counts, severity) + 1)
+        owners.update(dict.fromkeys(entry.facts.owners))
 
     def named(category: str) -> list[NamedAsset]:
+        chosen = [entry for entry in ranked if entry.category == category][:listed]
         return [
             NamedAsset(
-                id=i.id,
-                type=i.type,
-                name=i.name,
-                qualified_name=i.qualified_name,
-                owners=i.owners,
-                status=i.status,
-                severity=i.severity,
+                id=e.facts.id,
+                type=e.facts.type,
+                name=e.facts.name,
+                qualified_name=e.facts.qualified_name,
+                owners=e.facts.owners,
+                status=e.item.status,
+                severity=e.item.severity,
             )
-            for i in items
-            if i.category == category
+            for e in chosen
         ]
 
     return ImpactSummary(
-        assets=len(items),
-        columns=sum(len(i.columns) for i in items),
-        possibly_affected=sum(1 for i in items if i.status == "possibly_affected"),
+        assets=len(ranked),
+        columns=sum(len(e.item.columns) for e in ranked),
+        possibly_affected=sum(1 for e in ranked if e.item.status == "possibly_affected"),
         by_severity=by_severity,
         by_asset_type=dict(sorted(by_type.items())),
         exposures=named("exposure"),
         jobs=named("job"),
-        owners=owners,
-        pii_assets=sum(1 for i in items if i.pii),
+        owners=list(owners),
+        pii_assets=sum(1 for e in ranked if e.pii),
     )
 
 
@@ -843,7 +955,7 @@ async def impact_of_changes(
     planned, notes = plan_changes(asset, columns, request.changes)
     return await run_impact(
         conn, graph, tenant_id, asset, columns, planned, notes, caps,
-        request.max_depth, request.limit,
+        request.max_depth, request.limit, request.max_items,
     )  # fmt: skip
 
 
@@ -967,6 +1079,6 @@ async def schema_diff_impact(
     planned, notes = plan_changes(asset, columns, changes)
     impact = await run_impact(
         conn, graph, tenant_id, asset, columns, planned, notes, caps,
-        request.max_depth, request.limit,
+        request.max_depth, request.limit, request.max_items,
     )  # fmt: skip
     return SchemaDiffReport(diff=diff, impact=impact)

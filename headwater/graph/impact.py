@@ -1,12 +1,25 @@
 """Impact analysis on the lineage graph: what a proposed schema change reaches, and how surely.
 
-Pure: one :meth:`~headwater.graph.engine.GraphEngine.closure` (over column lineage, column ->
-table and table-level flow) finds every node a change can reach. A closure reports one tree edge
-per node; the rules also need, for the reached region only, its flow relationships, which of its
-assets have column lineage, and which assets the changed columns' lineage feeds. One call to an
-:class:`EvidenceSource` supplies those (Postgres in the API, :class:`GraphDataEvidence` over a
-snapshot in tests and benchmarks), and :func:`assess` applies the rules below. Nothing else is
-read, and nothing per column.
+Pure rules over engine traversals, with work proportional to what the change reaches rather than
+to everything downstream of it at table level:
+
+* One :meth:`~headwater.graph.engine.GraphEngine.closure` over column lineage (and from each
+  reached column to its table) finds the affected columns and the assets holding them.
+* Table-level flow only decides where column lineage is missing (rules 3 and 4), so assets are
+  expanded in *waves*: a closure over flow relationships from the tainted assets, two hops deep
+  (their consumers, and the outputs of the column-less ones, which rule 4 looks at), then the
+  rules. The flow out of an asset a wave has not expanded is unknown and not used (a
+  column-less one is opaque until then); a tainted asset not expanded yet starts the next wave,
+  unbounded when every consumer of it is suspect, and the rules run again over the larger
+  region. A change that column lineage describes all the way down takes one wave over the
+  neighbourhood of its columns' tables, however large their table-level downstream is.
+
+A closure reports one tree edge per node; the rules also need, for the region the waves reached,
+its flow relationships, which of its assets have column lineage, and which assets the changed
+columns' lineage feeds. One call to an :class:`EvidenceSource` per wave supplies those
+(Postgres in the API, :class:`GraphDataEvidence` over a snapshot in tests and benchmarks), and
+:func:`assess` applies the rules below, as array passes over the region. Nothing is read per
+column or per asset.
 
 Rules
 -----
@@ -48,9 +61,11 @@ and relationships count one each, and an asset affected through a column is at t
 distance. Every item carries one shortest explaining path. The overall severity is the worst
 item's, so a change that nothing consumes is safe.
 
-Caps: ``max_depth`` bounds the distance of reported items; ``limit`` bounds how many nodes the
-traversal may reach (``truncated`` when it cut the walk). Items at the edge of a cut are judged
-on what lies inside it.
+Caps: ``max_depth`` bounds the distance of reported items (the column closure looks one hop
+further, and no wave starts from an asset beyond it); ``limit`` bounds how many nodes (columns
+and assets, the changed ones aside) the traversals may reach, ``truncated`` when it cut them.
+Items at the edge of a cut are judged on what lies inside it. Explaining paths are built when
+read, so a caller that lists the first hundred of a hundred thousand items pays for a hundred.
 
 Example (``await`` in an async context)::
 
@@ -61,11 +76,9 @@ Example (``await`` in an async context)::
 
 from __future__ import annotations
 
-import heapq
-from collections import defaultdict, deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, Protocol
+from typing import Final, Literal, Protocol
 from uuid import UUID
 
 import numpy as np
@@ -85,8 +98,9 @@ from headwater.graph.model import (
 )
 
 __all__ = [
-    "IMPACT_STEPS",
+    "COLUMN_STEPS",
     "SEVERITIES",
+    "TABLE_STEPS",
     "AffectedAsset",
     "AffectedColumn",
     "Basis",
@@ -96,6 +110,7 @@ __all__ = [
     "GraphDataEvidence",
     "ImpactGraph",
     "ImpactQuery",
+    "Reach",
     "Severity",
     "Status",
     "analyze",
@@ -110,15 +125,30 @@ Basis = Literal["column_lineage", "carries_column", "table_lineage", "asset_chan
 """Why an asset is reported: it holds affected columns; it is a column-less process moving an
 affected column; table-level lineage reaches it without column lineage; its upstream asset is
 dropped or renamed."""
-
-IMPACT_STEPS: Final[frozenset[ClosureStep]] = frozenset(
-    {"field_lineage", "field_to_asset", "relationships"}
+_BASES: Final[tuple[Basis, ...]] = (
+    "column_lineage",
+    "carries_column",
+    "table_lineage",
+    "asset_change",
 )
+
+COLUMN_STEPS: Final[frozenset[ClosureStep]] = frozenset({"field_lineage", "field_to_asset"})
+"""The column closure: column lineage, and from each reached column to its table."""
+TABLE_STEPS: Final[frozenset[ClosureStep]] = frozenset({"relationships"})
+"""A wave: flow relationships between assets."""
+# The consumers of a tainted asset, and the outputs of those without columns (rule 4).
+FIRST_WAVE_DEPTH: Final = 2
 
 
 def worst(*severities: Severity) -> Severity:
     """The most severe of ``severities`` (safe when none)."""
     return max(severities, key=SEVERITIES.index, default="safe")
+
+
+I64 = NDArray[np.int64]
+Int8s = NDArray[np.int8]
+Bools = NDArray[np.bool_]
+_FAR: Final = np.iinfo(np.int64).max  # the distance of a node no explaining path reaches
 
 
 # --- inputs ---------------------------------------------------------------------------------------
@@ -135,9 +165,6 @@ class ImpactQuery:
     asset_change: Severity | None = None
     max_depth: int | None = None
     limit: int | None = None
-
-
-I64 = NDArray[np.int64]
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,6 +198,24 @@ class FlowEdges:
             NodeRef.asset(int(self.target[row])),
             self.type[row],
         )
+
+    def flowing(self) -> tuple[I64, I64, I64]:
+        """(upstream asset, downstream asset, row) of each row that carries flow between two
+        distinct assets, in row order."""
+        if isinstance(self.type, Labels):  # codes into names: no per-row Python
+            names = [flow_of(n) for n in self.type.names] or [Flow.NONE]
+            codes = self.type.codes
+            forward = np.array([k is Flow.FORWARD for k in names])[codes]
+            flows = np.array([k is not Flow.NONE for k in names])[codes]
+        else:
+            kinds = {t: flow_of(t) for t in set(self.type)}
+            kind = [kinds[t] for t in self.type]
+            forward = np.fromiter((k is Flow.FORWARD for k in kind), bool, len(kind))
+            flows = np.fromiter((k is not Flow.NONE for k in kind), bool, len(kind))
+        up = np.where(forward, self.source, self.target)
+        down = np.where(forward, self.target, self.source)
+        rows = np.flatnonzero(flows & (up != down))
+        return up[rows], down[rows], rows
 
 
 def _no_flows() -> FlowEdges:
@@ -207,6 +252,22 @@ class EvidenceSource(Protocol):
     ) -> Evidence: ...
 
 
+@dataclass(frozen=True)
+class Reach:
+    """What the traversals found: ``columns``, the closure from the changed columns over
+    column lineage (with each reached column's table); ``assets``, the region of assets the
+    waves reached (the changed asset included); ``expanded``, those of them whose every flow
+    consumer is in the region too (the others' flow out is not known, so it is not used);
+    ``reached``, how many nodes the traversals reached in all; ``truncated``, whether the node
+    limit cut them."""
+
+    columns: Traversal
+    assets: I64
+    expanded: I64
+    reached: int
+    truncated: bool
+
+
 # --- results --------------------------------------------------------------------------------------
 
 
@@ -219,7 +280,12 @@ class AffectedColumn:
     distance: int
     severity: Severity
     direct: bool
-    path: tuple[Edge, ...]
+    _paths: _Paths = field(repr=False, compare=False)
+    _row: int = field(repr=False, compare=False)
+
+    @property
+    def path(self) -> tuple[Edge, ...]:
+        return self._paths.column(self._row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +293,9 @@ class AffectedAsset:
     """An asset the change reaches. ``path`` runs from a seed column (through column lineage)
     or from the changed asset; ``via`` is the upstream asset of the path's last table-level hop
     (for ``table_lineage``: the asset it has no column lineage from). ``dependents``: how many
-    other reported assets are explained through this one."""
+    other reported assets are explained through this one. ``origin``: the column the path
+    starts from (a changed column, unless a limit cut the walk), None when it starts at the
+    changed asset."""
 
     asset_id: int
     status: Status
@@ -235,11 +303,17 @@ class AffectedAsset:
     severity: Severity
     distance: int
     direct: bool
-    path: tuple[Edge, ...]
     columns: tuple[AffectedColumn, ...]
     via: int | None
     carried: tuple[int, ...]  # seeds a column-less process moves straight to its outputs
     dependents: int
+    origin: int | None
+    _paths: _Paths = field(repr=False, compare=False)
+    _node: int = field(repr=False, compare=False)
+
+    @property
+    def path(self) -> tuple[Edge, ...]:
+        return self._paths.asset(self._node)
 
 
 @dataclass(frozen=True)
@@ -250,7 +324,7 @@ class ImpactGraph:
     assets: tuple[AffectedAsset, ...]
     severity: Severity
     truncated: bool
-    reached: int  # nodes the traversal reached (assets and columns, starts included)
+    reached: int  # nodes the traversals reached (assets and columns, starts included)
 
     def columns(self) -> list[AffectedColumn]:
         return [c for a in self.assets for c in a.columns]
@@ -258,28 +332,512 @@ class ImpactGraph:
 
 # --- the analysis ---------------------------------------------------------------------------------
 
+_NO_COLUMNS: Final = Traversal.from_rows((), "downstream", (), False)
+
 
 async def analyze(
     engine: GraphEngine, tenant_id: UUID, query: ImpactQuery, source: EvidenceSource
 ) -> ImpactGraph:
-    """Run one closure from the changed columns (and the asset, for an asset-level change), fetch
-    the evidence of the reached region in one call, and apply the rules."""
+    """Run the column closure and the waves (see the module doc), fetch the evidence of the
+    reached region once per wave, and apply the rules."""
     if not query.seeds and query.asset_change is None:
         return ImpactGraph(query.asset_id, (), "safe", False, 0)
-    starts = [NodeRef.field(f) for f in sorted(query.seeds)]
-    if query.asset_change is not None:
-        starts.append(NodeRef.asset(query.asset_id))
-    # A closure distance also counts the one column -> table hop a path may contain, which a
-    # reported distance does not: one more level finds every item within max_depth.
-    depth = None if query.max_depth is None else query.max_depth + 1
-    limit = None if query.limit is None else query.limit + len(starts)
-    traversal = await engine.closure(
-        tenant_id, starts, "downstream", steps=IMPACT_STEPS, max_depth=depth, limit=limit
-    )
-    region = np.union1d(traversal.ids("asset"), [query.asset_id]).tolist()
-    tainted = np.union1d(traversal.ids("field"), list(query.seeds)).astype(np.int64).tolist()
-    evidence = await source.evidence(region, tainted, sorted(query.seeds))
-    return assess(query, traversal, evidence)
+    seeds = sorted(query.seeds)
+    cap = query.max_depth
+    # Every node counts against the limit but the changed columns and the changed asset.
+    allowed = None if query.limit is None else query.limit + len(seeds) + 1
+    columns = _NO_COLUMNS
+    if seeds:
+        # Columns one hop beyond the cap still tell what a process carries (rule 4); one more
+        # hop reaches their tables.
+        columns = await engine.closure(
+            tenant_id,
+            [NodeRef.field(f) for f in seeds],
+            "downstream",
+            steps=COLUMN_STEPS,
+            max_depth=None if cap is None else cap + 2,
+            limit=allowed,
+        )
+    tainted = np.union1d(columns.id[_column_rows(columns, cap)], seeds).astype(np.int64)
+    fields = int(np.count_nonzero(columns.kind == 1))
+    truncated = columns.truncated
+    region = np.union1d(columns.ids("asset"), [query.asset_id]).astype(np.int64)
+    expanded = np.zeros(0, np.int64)
+    pending = region
+    # Dropping the asset taints everything downstream of it: no wave would stop short.
+    depth: int | None = FIRST_WAVE_DEPTH if query.asset_change is None else None
+    while True:
+        if len(pending) and not truncated:
+            budget = None if allowed is None else allowed - fields - len(region) + len(pending)
+            wave = await engine.closure(
+                tenant_id,
+                [NodeRef.asset(a) for a in pending.tolist()],
+                "downstream",
+                steps=TABLE_STEPS,
+                max_depth=depth,
+                limit=None if budget is None else max(budget, len(pending)),
+            )
+            truncated = wave.truncated
+            found = wave.ids("asset")
+            hops = wave.distance[wave.kind == 0]
+            region = np.union1d(region, found)
+            # A node's consumers are one hop further: all in the wave unless it stopped there
+            # (the depth, or the limit cutting the last level short).
+            last = depth if not truncated else int(hops.max(initial=0)) - 1
+            expanded = np.union1d(expanded, found if last is None else found[hops < last])
+        reach = Reach(columns, region, expanded, fields + len(region), truncated)
+        evidence = await source.evidence(region.tolist(), tainted.tolist(), seeds)
+        rules = _Rules(query, reach, evidence)
+        if truncated:
+            break
+        pending = rules.unexpanded()
+        if not len(pending):
+            break
+        depth = None if rules.spreads(pending) else FIRST_WAVE_DEPTH
+    return rules.result()
+
+
+def assess(query: ImpactQuery, reach: Reach, evidence: Evidence) -> ImpactGraph:
+    """Apply the module's rules to what the traversals reached and its region's evidence."""
+    return _Rules(query, reach, evidence).result()
+
+
+def _column_rows(columns: Traversal, cap: int | None) -> I64:
+    """The rows of the affected columns: reached, and at most one hop beyond the cap."""
+    keep = (columns.kind == 1) & (columns.distance > 0)
+    if cap is not None:
+        keep &= columns.distance <= cap + 1
+    rows: I64 = np.flatnonzero(keep)
+    return rows
+
+
+def _ranges(starts: I64, counts: I64) -> I64:
+    """``starts[i] .. starts[i] + counts[i]`` for every i, concatenated in order."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    offsets = np.cumsum(counts) - counts
+    ranges: I64 = np.repeat(starts - offsets, counts) + np.arange(total)
+    return ranges
+
+
+def _ids(values: Collection[int]) -> I64:
+    """Ids as an array, whichever collection an evidence source returned them in."""
+    if isinstance(values, np.ndarray):
+        return values.astype(np.int64, copy=False)
+    return np.fromiter(values, np.int64, len(values))
+
+
+class _Rules:
+    """The rules over one region, as arrays indexed by position in ``ids`` (the region's asset
+    ids, sorted). State only grows (tainted, possibly affected, a column-less node's status),
+    so :meth:`_spread` reaches the least fixpoint by passing on only what changed."""
+
+    def __init__(self, query: ImpactQuery, reach: Reach, evidence: Evidence) -> None:
+        self.q = query
+        self.reach = reach
+        self.t = reach.columns
+        self.ev = evidence
+        self.whole = query.asset_change is not None
+        self._columns()
+        self.ids: I64 = np.union1d(reach.assets, self.col_owner_id)
+        self.n = n = len(self.ids)
+        self.ai = int(np.searchsorted(self.ids, query.asset_id))
+        self.col_owner: I64 = np.searchsorted(self.ids, self.col_owner_id)
+        self._flows()
+        self.hascol = np.isin(self.ids, _ids(evidence.with_columns))
+        self.hascol[self.col_owner] = True
+        self.described = np.isin(self.ids, _ids(evidence.lineage_targets))
+        outputs = np.diff(self.ptr)
+        blind = np.bincount(self.up, weights=~self.described[self.down], minlength=n)
+        self.opaque: Bools = (outputs == 0) | (blind > 0)
+        self._carriers()
+        self._spread()
+        self._distances()
+
+    # column level (rules 1, 2)
+
+    def _columns(self) -> None:
+        known = self.ev.field_assets
+        fids = np.fromiter(known.keys(), np.int64, len(known))
+        owners = np.fromiter(known.values(), np.int64, len(known))
+        order = np.argsort(fids)
+        self.known_ids, self.known_owner = fids[order], owners[order]
+        rows = _column_rows(self.t, self.q.max_depth)
+        at, found = self._known(self.t.id[rows])
+        self.col_row: I64 = rows[found]  # rows gone from the authority are not reported
+        self.col_fid: I64 = self.t.id[self.col_row]
+        self.col_dist: I64 = self.t.distance[self.col_row].astype(np.int64)
+        self.col_owner_id: I64 = self.known_owner[at[found]]
+        self.direct_sev: dict[int, Severity] = {}
+        affected = set(self.col_fid.tolist())
+        for edge in self.ev.direct:
+            seed, target = edge.source.id, edge.target.id
+            if target in affected and seed in self.q.seeds:
+                self.direct_sev[target] = worst(
+                    self.direct_sev.get(target, "safe"), self.q.seeds[seed]
+                )
+
+    def _known(self, fields: I64) -> tuple[I64, Bools]:
+        at = np.searchsorted(self.known_ids, fields)
+        found = at < len(self.known_ids)
+        found[found] = self.known_ids[at[found]] == fields[found]
+        return at, found
+
+    # table level (rules 3, 4)
+
+    def _flows(self) -> None:
+        flows = self.ev.flows
+        up, down, rows = flows.flowing()
+        iu, idn = np.searchsorted(self.ids, up), np.searchsorted(self.ids, down)
+        inside = (iu < self.n) & (idn < self.n)
+        inside[inside] = (self.ids[iu[inside]] == up[inside]) & (
+            self.ids[idn[inside]] == down[inside]
+        )
+        # The flow out of an asset whose consumers the waves have not all fetched is unknown:
+        # the rules take it as opaque (rule 4) and the next wave fetches it.
+        inside &= np.isin(up, self.reach.expanded)
+        iu, idn, rows = iu[inside], idn[inside], rows[inside]
+        order = np.lexsort((flows.id[rows], iu))  # out-edges of a node by edge id
+        self.up: I64 = iu[order]
+        self.down: I64 = idn[order]
+        self.row: I64 = rows[order]
+        self.ptr: I64 = np.searchsorted(self.up, np.arange(self.n + 1))
+
+    def _out(self, nodes: I64) -> I64:
+        """The edges out of ``nodes``, node by node, each node's by edge id."""
+        return _ranges(self.ptr[nodes], self.ptr[nodes + 1] - self.ptr[nodes])
+
+    def _carriers(self) -> None:
+        """Which input X of a column-less node J is a carrier: column lineage from a tainted
+        column of X ends in an output of J (``carrier_edge``: per edge X -> J)."""
+        n = self.n
+        pairs = list(self.ev.carrying_pairs)
+        ins = np.fromiter((p[0] for p in pairs), np.int64, len(pairs))
+        outs = np.fromiter((p[1] for p in pairs), np.int64, len(pairs))
+        ix, io = np.searchsorted(self.ids, ins), np.searchsorted(self.ids, outs)
+        inside = (ix < n) & (io < n)
+        inside[inside] = (self.ids[ix[inside]] == ins[inside]) & (
+            self.ids[io[inside]] == outs[inside]
+        )
+        ix, io = ix[inside], io[inside]
+        by_output = np.argsort(io, kind="stable")
+        ix, io = ix[by_output], io[by_output]
+        # For each hop J -> O out of a column-less J: the inputs X with a carrying pair (X, O).
+        hops = np.flatnonzero(~self.hascol[self.up])
+        lo = np.searchsorted(io, self.down[hops], "left")
+        hi = np.searchsorted(io, self.down[hops], "right")
+        candidates = ix[_ranges(lo, hi - lo)] * n + np.repeat(self.up[hops], hi - lo)
+        edges = self.up * n + self.down
+        carriers = np.unique(candidates[np.isin(candidates, edges)])
+        self.carrier_edge: Bools = np.isin(edges, carriers)
+        self.carries = np.zeros(n, bool)
+        self.carries[carriers % n] = True
+
+    def _spread(self) -> None:
+        """The least fixpoint of rules 3 and 4. A tainted node U *emits* to its consumers:
+        strongly (every consumer with columns is suspect) when U is possibly affected, or a
+        column-less node with a possibly affected input, or the asset itself is dropped;
+        weakly (only consumers without column lineage) otherwise, when U has columns or a
+        tainted input. A column-less node with a tainted input is affected when it carries a
+        column (or the asset is dropped), else possibly affected when it is opaque or has a
+        possibly affected input."""
+        n, a, up, down = self.n, self.ai, self.up, self.down
+        whole = self.whole
+        possibly = np.zeros(n, bool)
+        possibly[a] = whole
+        status = np.zeros(n, np.int8)  # a column-less node's: 0 none, 1 possibly, 2 affected
+        tainted = np.zeros(n, bool)
+        tainted[a] = True
+        tainted[self.col_owner] = True
+        fed = np.zeros(n, bool)  # has a tainted input
+        suspect_input = np.zeros(n, bool)  # has a possibly affected input
+        emits = np.zeros(n, np.int8)  # 0 nothing, 1 weakly, 2 strongly
+        judged = ~self.hascol
+        judged[a] = False  # the changed asset is never judged: hops into it are not followed
+        carrying = np.where(whole | self.carries, 2, 0).astype(np.int8)
+        changed = np.flatnonzero(tainted)
+        while len(changed):
+            hops = self._out(changed)
+            kids = down[hops]
+            newly_fed = kids[~fed[kids]]
+            fed[kids] = True
+            suspected = kids[possibly[up[hops]]]
+            newly_suspected = suspected[~suspect_input[suspected]]
+            suspect_input[suspected] = True
+            flagged = np.unique(np.concatenate([newly_fed, newly_suspected]))
+            nodes = flagged[judged[flagged]]
+            judgement = np.maximum(carrying[nodes], self.opaque[nodes] | suspect_input[nodes])
+            raised = judgement > status[nodes]
+            status[nodes[raised]] = judgement[raised]
+            newly_tainted = nodes[raised & ~tainted[nodes]]
+            tainted[newly_tainted] = True
+            candidates = np.unique(np.concatenate([changed, flagged]))
+            candidates = candidates[tainted[candidates]]
+            strong = whole | possibly[candidates]
+            strong |= ~self.hascol[candidates] & suspect_input[candidates]
+            weak = self.hascol[candidates] | fed[candidates]
+            level = np.where(strong, 2, np.where(weak, 1, 0)).astype(np.int8)
+            louder = level > emits[candidates]
+            loud = candidates[louder]
+            emits[loud] = level[louder]
+            hops = self._out(loud)
+            kids = down[hops]
+            hit = (kids != a) & self.hascol[kids] & ~possibly[kids]
+            hit &= (emits[up[hops]] == 2) | ~self.described[kids]
+            newly_possibly = np.unique(kids[hit])
+            possibly[newly_possibly] = True
+            tainted[newly_possibly] = True
+            changed = np.unique(np.concatenate([newly_tainted, newly_possibly]))
+        self.possibly, self.status, self.tainted, self.emits = possibly, status, tainted, emits
+
+    def _justified(self) -> Bools:
+        """Which hops U -> D explain D's state (with the final state)."""
+        up, down = self.up, self.down
+        into_judged = ~self.hascol[down]
+        passes = self.possibly[up] | self.carrier_edge | self.opaque[down]
+        suspects = (self.emits[up] == 2) | ((self.emits[up] == 1) & ~self.described[down])
+        ok = np.where(into_judged, (self.status[down] > 0) & passes, self.possibly[down] & suspects)
+        ok |= self.whole
+        ok &= self.tainted[up] & (down != self.ai)
+        return ok
+
+    # distances and paths
+
+    def _distances(self) -> None:
+        """Shortest explaining distances, level by level from the changed asset (0) and from
+        each asset with affected columns (its nearest column's distance). Ties go to a column,
+        then to the upstream asset of lowest id, then to the lowest edge id."""
+        n = self.n
+        dist = np.full(n, _FAR, np.int64)
+        via_col = np.full(n, -1, np.int64)  # index into the col_* arrays
+        via_hop = np.full(n, -1, np.int64)  # index into up/down/row
+        dist[self.ai] = 0
+        if len(self.col_fid):
+            order = np.lexsort((self.col_fid, self.col_dist, self.col_owner))
+            owners = self.col_owner[order]
+            first = order[np.r_[True, owners[1:] != owners[:-1]]]
+            first = first[self.col_owner[first] != self.ai]
+            dist[self.col_owner[first]] = self.col_dist[first]
+            via_col[self.col_owner[first]] = first
+        hops = np.flatnonzero(self._justified())
+        ptr = np.searchsorted(self.up[hops], np.arange(n + 1))
+        level, top = 0, int(dist[dist < _FAR].max())
+        while level <= top:
+            front = np.flatnonzero(dist == level)
+            chosen = hops[_ranges(ptr[front], ptr[front + 1] - ptr[front])]
+            kids = self.down[chosen]
+            better = dist[kids] > level + 1
+            kids, chosen = kids[better], chosen[better]
+            if len(kids):
+                kids, first = np.unique(kids, return_index=True)
+                dist[kids] = level + 1
+                via_hop[kids] = chosen[first]
+                via_col[kids] = -1
+                top = max(top, level + 1)
+            level += 1
+        self.dist, self.via_col, self.via_hop = dist, via_col, via_hop
+
+    # waves
+
+    def unexpanded(self) -> I64:
+        """Tainted assets within the depth cap whose consumers no wave has fetched yet (the
+        engine's region only: an owner only the authority knows yet is left as it is)."""
+        todo = self.tainted & ~np.isin(self.ids, self.reach.expanded)
+        todo &= np.isin(self.ids, self.reach.assets)
+        if self.q.max_depth is not None:
+            todo &= self.dist <= self.q.max_depth
+        nodes: I64 = self.ids[todo]
+        return nodes
+
+    def spreads(self, assets: I64) -> bool:
+        """Does one of ``assets`` make every consumer with columns suspect (then the next wave
+        need not stop at two hops)?"""
+        return bool((self.emits[np.searchsorted(self.ids, assets)] == 2).any())
+
+    # the result
+
+    def result(self) -> ImpactGraph:
+        cap, a, n = self.q.max_depth, self.ai, self.n
+        rows = np.flatnonzero(
+            np.ones(len(self.col_fid), bool) if cap is None else self.col_dist <= cap
+        )
+        rows = rows[np.lexsort((self.col_fid[rows], self.col_dist[rows], self.col_owner[rows]))]
+        bounds = np.searchsorted(self.col_owner[rows], np.arange(n + 1))
+        held = np.zeros(n, bool)
+        held[self.col_owner] = True
+        reported = held | self.possibly | (self.status > 0)
+        reported[a] = held[a]
+        within = self.dist <= (_FAR - 1 if cap is None else cap)
+        within[a] = bool(bounds[a + 1] > bounds[a])  # the asset's own derived columns
+        nodes = np.flatnonzero(reported & within)
+        paths = _Paths(self, int(self.col_row[rows[bounds[a]]]) if within[a] else -1)
+        dependents, origins = self._chains(nodes, paths.first_of_a)
+        fids = self.col_fid[rows].tolist()
+        dists = self.col_dist[rows].tolist()
+        closure_rows = self.col_row[rows].tolist()
+        severities: list[Severity] = [self.direct_sev.get(f, "warning") for f in fids]
+        starts = bounds.tolist()
+        basis, severity, direct = self._verdicts(nodes, rows, bounds)
+        hop = self.via_hop[nodes]
+        via = np.full(len(nodes), -1, np.int64)
+        via[hop >= 0] = self.ids[self.up[hop[hop >= 0]]]
+        items: list[AffectedAsset] = []
+        for node, asset, distance, upstream, kind, level, first, through, origin in zip(
+            nodes.tolist(),
+            self.ids[nodes].tolist(),
+            self.dist[nodes].tolist(),
+            via.tolist(),
+            basis.tolist(),
+            severity.tolist(),
+            direct.tolist(),
+            dependents[nodes].tolist(),
+            origins.tolist(),
+            strict=True,
+        ):
+            columns = tuple(
+                AffectedColumn(
+                    fids[i],
+                    asset,
+                    dists[i],
+                    severities[i],
+                    fids[i] in self.direct_sev,
+                    paths,
+                    closure_rows[i],
+                )
+                for i in range(starts[node], starts[node + 1])
+            )
+            carried: tuple[int, ...] = ()
+            if _BASES[kind] == "carries_column" and first:
+                carried = self._carried_seeds(node)
+                first = bool(carried)
+                level = max(SEVERITIES.index(self.q.seeds[s]) for s in carried) if carried else 1
+            items.append(
+                AffectedAsset(
+                    asset,
+                    "possibly_affected" if _BASES[kind] == "table_lineage" else "affected",
+                    _BASES[kind],
+                    SEVERITIES[level],
+                    columns[0].distance if node == a else distance,
+                    first,
+                    columns,
+                    None if upstream < 0 else upstream,
+                    carried,
+                    through,
+                    None if origin < 0 else origin,
+                    paths,
+                    node,
+                )
+            )
+        items.sort(key=lambda i: (i.distance, i.asset_id))
+        return ImpactGraph(
+            self.q.asset_id,
+            tuple(items),
+            worst(*(i.severity for i in items)),
+            self.reach.truncated,
+            self.reach.reached,
+        )
+
+    def _verdicts(self, nodes: I64, rows: I64, bounds: I64) -> tuple[Int8s, Int8s, Bools]:
+        """Per reported node: its basis (index into ``_BASES``), severity (index into
+        ``SEVERITIES``) and whether it is a direct consumer. A column-less carrier fed by the
+        changed asset is marked direct here; the seeds it carries settle both (see result)."""
+        n, a = self.n, self.ai
+        owners = self.col_owner[rows]
+        fids = self.col_fid[rows].tolist()
+        level = np.fromiter(
+            (SEVERITIES.index(self.direct_sev.get(f, "warning")) for f in fids), np.int8, len(fids)
+        )
+        worst_column = np.zeros(n, np.int8)
+        np.maximum.at(worst_column, owners, level)
+        fed_by_seed = np.fromiter((f in self.direct_sev for f in fids), bool, len(fids))
+        direct_column = np.zeros(n, bool)
+        direct_column[owners[fed_by_seed]] = True
+        fed_by_a = np.zeros(n, bool)
+        fed_by_a[self.down[self.ptr[a] : self.ptr[a + 1]]] = True
+        shown = (bounds[1:] > bounds[:-1])[nodes]
+        hop = self.via_hop[nodes]
+        from_a = np.zeros(len(nodes), bool)
+        from_a[hop >= 0] = self.up[hop[hop >= 0]] == a
+        warning = SEVERITIES.index("warning")
+        if self.q.asset_change is not None:
+            direct = direct_column[nodes] | fed_by_a[nodes]
+            change = SEVERITIES.index(self.q.asset_change)
+            severity = np.where(direct, change, warning).astype(np.int8)
+            return np.full(len(nodes), _BASES.index("asset_change"), np.int8), severity, direct
+        carries = self.status[nodes] == 2
+        basis = np.select(
+            [shown, carries],
+            [_BASES.index("column_lineage"), _BASES.index("carries_column")],
+            _BASES.index("table_lineage"),
+        ).astype(np.int8)
+        # An affected column is at least a warning, so being possibly affected too adds nothing.
+        severity = np.where(shown, worst_column[nodes], warning).astype(np.int8)
+        direct = np.select([shown, carries], [direct_column[nodes], fed_by_a[nodes]], from_a)
+        return basis, severity, direct.astype(bool)
+
+    def _carried_seeds(self, node: int) -> tuple[int, ...]:
+        """Seeds a column-less node moves from the changed asset straight to one of its outputs."""
+        outputs = set(self.ids[self.down[self.ptr[node] : self.ptr[node + 1]]].tolist())
+        owner = self.ev.field_assets
+        return tuple(
+            sorted(
+                {
+                    e.source.id
+                    for e in self.ev.direct
+                    if e.source.id in self.q.seeds and owner.get(e.target.id) in outputs
+                }
+            )
+        )
+
+    def _chains(self, nodes: I64, first_of_a: int) -> tuple[I64, I64]:
+        """The explaining paths of ``nodes``, walked up all at once over their nodes (columns by
+        closure row, then assets): per region asset, how many of them pass through it; per item,
+        the column its path starts from (-1: the changed asset)."""
+        rows, n = len(self.t), self.n
+        parent = np.full(rows + n, -1, np.int64)
+        owner = np.full(rows + n, -1, np.int64)
+        columns = np.flatnonzero((self.t.kind == 1) & (self.t.via_kind >= 0))
+        parent[columns] = self.t.parent[columns]
+        fields = np.flatnonzero(self.t.kind == 1)
+        at, found = self._known(self.t.id[fields])
+        owned = self.known_owner[at[found]]
+        place = np.searchsorted(self.ids, owned)
+        inside = place < n
+        inside[inside] = self.ids[place[inside]] == owned[inside]
+        owner[fields[found][inside]] = place[inside]
+        assets = np.arange(n)
+        by_hop, by_col = self.via_hop >= 0, self.via_col >= 0
+        parent[rows + assets[by_hop]] = rows + self.up[self.via_hop[by_hop]]
+        parent[rows + assets[by_col]] = self.col_row[self.via_col[by_col]]
+        owner[rows + assets] = assets
+        at_node = parent[rows + nodes]
+        if first_of_a >= 0:  # the changed asset's own item is explained by its nearest column
+            at_node[nodes == self.ai] = first_of_a
+        item = np.arange(len(nodes))
+        top = np.full(len(nodes), -1, np.int64)
+        seen: list[I64] = []
+        while len(at_node):
+            keep = at_node >= 0
+            at_node, item = at_node[keep], item[keep]
+            top[item] = at_node
+            on_path = owner[at_node]
+            mine = on_path >= 0
+            seen.append(nodes[item[mine]] * n + on_path[mine])
+            at_node = parent[at_node]
+        pairs = np.unique(np.concatenate(seen)) if seen else np.zeros(0, np.int64)
+        explained, through = pairs // n, pairs % n
+        counted = (through != explained) & (through != self.ai)
+        counts: I64 = np.bincount(through[counted], minlength=n)
+        # A path that starts in the column walk starts at its top column's via edge (a seed
+        # has none): the column it leaves from.
+        origin = np.full(len(nodes), -1, np.int64)
+        in_columns = (top >= 0) & (top < rows)
+        tops = top[in_columns]
+        origin[in_columns] = np.where(
+            self.t.via_kind[tops] >= 0, self.t.via_source[tops], self.t.id[tops]
+        )
+        return counts, origin
 
 
 class _Tree:
@@ -303,366 +861,41 @@ class _Tree:
         return self.paths[row]
 
 
-class _FlowIndex:
-    """The flow relationships of a region as sorted arrays: out-edges, inputs and outputs of an
-    asset by binary search, memoised for the few assets the rules visit."""
+class _Paths:
+    """Explaining paths, built when read and memoised: a report lists a few of many items."""
 
-    def __init__(self, flows: FlowEdges) -> None:
-        self.edges = flows
-        if isinstance(flows.type, Labels):  # codes into names: no per-row Python
-            names = [flow_of(n) for n in flows.type.names] or [Flow.NONE]
-            codes = flows.type.codes
-            forward = np.array([k is Flow.FORWARD for k in names])[codes]
-            flowing = np.array([k is not Flow.NONE for k in names])[codes]
-        else:
-            kinds = {t: flow_of(t) for t in set(flows.type)}
-            kind = [kinds[t] for t in flows.type]
-            forward = np.fromiter((k is Flow.FORWARD for k in kind), bool, len(kind))
-            flowing = np.fromiter((k is not Flow.NONE for k in kind), bool, len(kind))
-        up = np.where(forward, flows.source, flows.target)
-        down = np.where(forward, flows.target, flows.source)
-        rows = np.flatnonzero(flowing & (up != down))
-        by_up = rows[np.lexsort((flows.id[rows], up[rows]))]
-        self.out_key, self.out_down, self.out_row = up[by_up], down[by_up], by_up
-        by_down = rows[np.argsort(down[rows], kind="stable")]
-        self.in_key, self.in_up = down[by_down], up[by_down]
-        self._out: dict[int, list[tuple[int, int]]] = {}
-        self._outputs: dict[int, set[int]] = {}
-        self._in: dict[int, set[int]] = {}
+    def __init__(self, rules: _Rules, first_of_a: int) -> None:
+        self.r = rules
+        self.tree = _Tree(rules.t)
+        self.first_of_a = first_of_a  # closure row of the changed asset's nearest own column
+        self.memo: dict[int, tuple[Edge, ...]] = {}
 
-    def out(self, asset: int) -> list[tuple[int, int]]:
-        """(row in ``edges``, downstream asset) of each flow out of ``asset``, by edge id."""
-        found = self._out.get(asset)
-        if found is None:
-            lo, hi = np.searchsorted(self.out_key, [asset, asset + 1])
-            found = list(
-                zip(self.out_row[lo:hi].tolist(), self.out_down[lo:hi].tolist(), strict=True)
-            )
-            self._out[asset] = found
-        return found
+    def column(self, row: int) -> tuple[Edge, ...]:
+        return self.tree.path(row)
 
-    def outputs(self, asset: int) -> set[int]:
-        found = self._outputs.get(asset)
-        if found is None:
-            found = {down for _, down in self.out(asset)}
-            self._outputs[asset] = found
-        return found
-
-    def inputs(self, asset: int) -> set[int]:
-        found = self._in.get(asset)
-        if found is None:
-            lo, hi = np.searchsorted(self.in_key, [asset, asset + 1])
-            found = set(self.in_up[lo:hi].tolist())
-            self._in[asset] = found
-        return found
-
-
-def assess(query: ImpactQuery, traversal: Traversal, evidence: Evidence) -> ImpactGraph:
-    """Apply the module's rules to a closure from the query's starts and its region's evidence."""
-    return _Assessment(query, traversal, evidence).run()
-
-
-class _Assessment:
-    def __init__(self, query: ImpactQuery, traversal: Traversal, evidence: Evidence) -> None:
-        self.q = query
-        self.a = query.asset_id
-        self.t = traversal
-        self.ev = evidence
-        self.described = set(evidence.lineage_targets)
-        self.carried_to: dict[int, set[int]] = defaultdict(set)  # asset -> carrying inputs
-        for up, down in evidence.carrying_pairs:
-            self.carried_to[down].add(up)
-        self._carriers: dict[int, set[int]] = {}
-        self._opaque: dict[int, bool] = {}
-        self.flows = _FlowIndex(evidence.flows)
-        self.out = self.flows.out
-        self.inputs = self.flows.inputs
-        self.outputs = self.flows.outputs
-        self.whole = query.asset_change is not None
-        self.possibly: set[int] = set()  # rule 3: every column suspect
-        self.colless: dict[int, Status] = {}  # rule 4: column-less nodes and their status
-
-    # column level (rules 1, 2)
-
-    def columns(self) -> None:
-        self.col_dist: dict[int, int] = {}
-        self.col_row: dict[int, int] = {}
-        rows = np.flatnonzero((self.t.kind == 1) & (self.t.distance > 0))
-        owners = self.ev.field_assets
-        for row, fid, d in zip(
-            rows.tolist(), self.t.id[rows].tolist(), self.t.distance[rows].tolist(), strict=True
-        ):
-            if fid in owners:  # else gone from the authority: not reported
-                self.col_dist[fid] = d
-                self.col_row[fid] = row
-        self.direct_sev: dict[int, Severity] = {}
-        for edge in self.ev.direct:
-            seed, target = edge.source.id, edge.target.id
-            if target in self.col_dist and seed in self.q.seeds:
-                self.direct_sev[target] = worst(
-                    self.direct_sev.get(target, "safe"), self.q.seeds[seed]
-                )
-        self.by_asset: dict[int, list[int]] = defaultdict(list)
-        for fid in self.col_dist:
-            self.by_asset[self.ev.field_assets[fid]].append(fid)
-
-    def has_columns(self, asset: int) -> bool:
-        return asset in self.ev.with_columns or asset in self.by_asset
-
-    def tainted(self, asset: int) -> bool:
-        return (
-            asset == self.a
-            or asset in self.by_asset
-            or asset in self.possibly
-            or asset in self.colless
-        )
-
-    # table level (rules 3, 4)
-
-    def suspects(self, up: int, down: int) -> bool:
-        """Does the hop up -> down (down has columns, up tainted) make down possibly affected?"""
-        if self.whole or up in self.possibly:
-            return True
-        if not self.has_columns(up):  # through a column-less node, from one of its inputs
-            if down not in self.described:
-                return any(self.tainted(x) for x in self.inputs(up))
-            return any(x in self.possibly for x in self.inputs(up))
-        return down not in self.described
-
-    def carriers(self, node: int) -> set[int]:
-        """The inputs of a column-less node whose tainted columns reach one of its outputs."""
-        found = self._carriers.get(node)
-        if found is None:
-            found = set()
-            for o in self.outputs(node):
-                found |= self.carried_to.get(o, set())
-            found &= self.inputs(node)
-            self._carriers[node] = found
-        return found
-
-    def opaque(self, node: int) -> bool:
-        """Does a column-less node have no outputs, or one without column lineage?"""
-        found = self._opaque.get(node)
-        if found is None:
-            outs = self.outputs(node)
-            found = not outs or any(o not in self.described for o in outs)
-            self._opaque[node] = found
-        return found
-
-    def passes(self, node: int, x: int) -> bool:
-        """Does tainted input ``x`` reach the column-less ``node`` (rule 4)?"""
-        return self.whole or x in self.possibly or x in self.carriers(node) or self.opaque(node)
-
-    def colless_status(self, node: int) -> Status | None:
-        if self.whole or self.carriers(node):
-            return "affected"
-        if any(self.tainted(x) and self.passes(node, x) for x in self.inputs(node)):
-            return "possibly_affected"
-        return None
-
-    def spread(self) -> None:
-        """The least fixpoint of rules 3 and 4, by a worklist: a node is processed whenever it
-        becomes tainted or changes state, and re-judges the nodes downstream of it."""
-        if self.whole:
-            self.possibly.add(self.a)
-        queue = deque([self.a, *sorted(self.by_asset)])
-        # (input, column-less node, the input's state) already passed on: each input's state
-        # changes at most a few times, so this bounds the work even around cycles
-        told: set[tuple[int, int, tuple[bool, Status | None, bool]]] = set()
-        while queue:
-            up = queue.popleft()
-            state = (up in self.possibly, self.colless.get(up), self.tainted(up))
-            for _, down in self.out(up):
-                if down == self.a:
-                    continue
-                if not self.has_columns(down):
-                    status = self.colless_status(down)
-                    if status is None:
-                        continue
-                    changed = self.colless.get(down) != status
-                    self.colless[down] = status
-                    # a new input state can change what passes through, even at equal status
-                    if changed or (up, down, state) not in told:
-                        told.add((up, down, state))
-                        queue.append(down)
-                elif down not in self.possibly and self.suspects(up, down):
-                    self.possibly.add(down)
-                    queue.append(down)
-
-    def justified(self, up: int, down: int) -> bool:
-        """Does the hop up -> down explain down's state (with the final sets)?"""
-        if self.whole:
-            return True
-        if not self.has_columns(down):
-            return down in self.colless and self.passes(down, up)
-        return down in self.possibly and self.suspects(up, down)
-
-    # distances and paths
-
-    def distances(self) -> None:
-        inf = 1 << 30
-        self.dist: dict[int, int] = {self.a: 0}
-        self.via: dict[int, tuple[Edge, int] | int] = {}  # (hop, upstream) or a column id
-        for asset, fids in self.by_asset.items():
-            best = min(fids, key=lambda f: (self.col_dist[f], f))
-            if asset != self.a and self.col_dist[best] < self.dist.get(asset, inf):
-                self.dist[asset] = self.col_dist[best]
-                self.via[asset] = best
-        heap = [(d, n) for n, d in self.dist.items()]
-        heapq.heapify(heap)
-        while heap:
-            d, up = heapq.heappop(heap)
-            if d > self.dist[up]:
-                continue
-            for row, down in self.out(up):
-                if down == self.a or d + 1 >= self.dist.get(down, inf):
-                    continue
-                if self.justified(up, down):
-                    self.dist[down] = d + 1
-                    self.via[down] = (self.flows.edges.edge(row), up)
-                    heapq.heappush(heap, (d + 1, down))
-
-    def asset_path(self, asset: int, memo: dict[int, tuple[Edge, ...]]) -> tuple[Edge, ...]:
+    def asset(self, node: int) -> tuple[Edge, ...]:
+        r = self.r
+        if node == r.ai:
+            return self.tree.path(self.first_of_a) if self.first_of_a >= 0 else ()
         chain: list[int] = []
-        at: int | None = asset
-        while at is not None and at not in memo:
+        at = node
+        while at >= 0 and at not in self.memo:
             chain.append(at)
-            step = self.via.get(at)
-            at = step[1] if isinstance(step, tuple) else None
-        for node in reversed(chain):
-            step = self.via.get(node)
-            if step is None:
-                memo[node] = ()
-            elif isinstance(step, tuple):
-                memo[node] = (*memo[step[1]], step[0])
-            else:
+            hop = int(r.via_hop[at])
+            at = int(r.up[hop]) if hop >= 0 else -1
+        for x in reversed(chain):
+            hop, col = int(r.via_hop[x]), int(r.via_col[x])
+            if hop >= 0:
+                self.memo[x] = (*self.memo[int(r.up[hop])], r.ev.flows.edge(int(r.row[hop])))
+            elif col >= 0:
+                fid = int(r.col_fid[col])
                 contains = Edge(
-                    "contains", step, NodeRef.asset(node), NodeRef.field(step), CONTAINS
+                    "contains", fid, NodeRef.asset(int(r.ids[x])), NodeRef.field(fid), CONTAINS
                 )
-                memo[node] = (*self.tree.path(self.col_row[step]), contains)
-        return memo[asset]
-
-    def run(self) -> ImpactGraph:
-        self.columns()
-        self.spread()
-        self.distances()
-        self.tree = _Tree(self.t)
-        cap = self.q.max_depth
-        items: list[dict[str, Any]] = []
-        memo: dict[int, tuple[Edge, ...]] = {}
-        reported = set(self.by_asset) | self.possibly | set(self.colless)
-        reported.discard(self.a)
-        if self.a in self.by_asset:  # derived columns of the changed asset itself
-            reported.add(self.a)
-        for asset in sorted(reported):
-            columns = tuple(
-                AffectedColumn(
-                    fid,
-                    asset,
-                    self.col_dist[fid],
-                    self.direct_sev.get(fid, "warning"),
-                    fid in self.direct_sev,
-                    self.tree.path(self.col_row[fid]),
-                )
-                for fid in sorted(self.by_asset.get(asset, ()), key=self.col_dist.__getitem__)
-                if cap is None or self.col_dist[fid] <= cap
-            )
-            if asset == self.a:
-                if not columns:
-                    continue
-                distance = min(c.distance for c in columns)
-                path = columns[0].path
+                self.memo[x] = (*self.tree.path(int(r.col_row[col])), contains)
             else:
-                distance = self.dist.get(asset, -1)
-                if distance < 0 or (cap is not None and distance > cap):
-                    continue
-                path = self.asset_path(asset, memo)
-            items.append(self.item(asset, distance, path, columns))
-        dependents = self.dependents(items)
-        assets = tuple(
-            AffectedAsset(**item, dependents=dependents.get(item["asset_id"], 0))
-            for item in sorted(items, key=lambda i: (i["distance"], i["asset_id"]))
-        )
-        return ImpactGraph(
-            self.a,
-            assets,
-            worst(*(a.severity for a in assets)),
-            self.t.truncated,
-            len(self.t),
-        )
-
-    def item(
-        self, asset: int, distance: int, path: tuple[Edge, ...], columns: tuple[AffectedColumn, ...]
-    ) -> dict[str, Any]:
-        step = self.via.get(asset)
-        via = step[1] if isinstance(step, tuple) else None
-        direct_hop = via == self.a
-        change = self.q.asset_change
-        status: Status = "affected"
-        severity: Severity
-        basis: Basis
-        direct = any(c.direct for c in columns)
-        carried: list[int] = []
-        if change is not None:
-            basis = "asset_change"
-            direct = direct or self.a in self.inputs(asset)
-            severity = change if direct else "warning"
-        elif columns:
-            basis = "column_lineage"
-            severity = worst(*(c.severity for c in columns))
-            if asset in self.possibly:
-                severity = worst(severity, "warning")
-        elif self.colless.get(asset) == "affected":
-            basis = "carries_column"
-            carried = self.carried_seeds(asset)
-            direct = bool(carried)
-            severity = worst(*(self.q.seeds[s] for s in carried)) if carried else "warning"
-        else:
-            basis = "table_lineage"
-            status = "possibly_affected"
-            severity = "warning"
-            direct = direct_hop
-        return {
-            "asset_id": asset,
-            "status": status,
-            "basis": basis,
-            "severity": severity,
-            "distance": distance,
-            "direct": direct,
-            "path": path,
-            "columns": columns,
-            "via": via,
-            "carried": tuple(carried),
-        }
-
-    def carried_seeds(self, node: int) -> list[int]:
-        """Seeds a column-less node moves from the changed asset straight to one of its outputs."""
-        if self.a not in self.inputs(node):
-            return []
-        outs = self.outputs(node)
-        return sorted(
-            {
-                e.source.id
-                for e in self.ev.direct
-                if e.source.id in self.q.seeds and self.ev.field_assets.get(e.target.id) in outs
-            }
-        )
-
-    def dependents(self, items: list[dict[str, Any]]) -> dict[int, int]:
-        """For each asset, how many reported assets have it on their explaining path."""
-        counts: dict[int, int] = defaultdict(int)
-        for item in items:
-            on_path: set[int] = set()
-            for edge in item["path"]:
-                for node in (edge.source, edge.target):
-                    owner = node.id if node.kind == "asset" else self.ev.field_assets.get(node.id)
-                    if owner is not None:
-                        on_path.add(owner)
-            on_path.discard(item["asset_id"])
-            on_path.discard(self.a)
-            for owner in on_path:
-                counts[owner] += 1
-        return counts
+                self.memo[x] = ()
+        return self.memo[node]
 
 
 # --- evidence from a snapshot ---------------------------------------------------------------------
@@ -679,13 +912,17 @@ class _Grouped:
         keys = np.asarray(wanted, np.int64)
         lo = np.searchsorted(self.sorted, keys, "left")
         hi = np.searchsorted(self.sorted, keys, "right")
-        counts = hi - lo
-        total = int(counts.sum())
-        if total == 0:
-            return np.zeros(0, np.int64)
-        first = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-        rows: I64 = self.order[first + np.arange(total)]
+        rows: I64 = self.order[_ranges(lo, hi - lo)]
         return rows
+
+
+def _among(values: I64, sorted_ids: I64) -> Bools:
+    """Which of ``values`` are in ``sorted_ids``: O(k log n) for k values, where np.isin would
+    sort all n ids again on every call."""
+    at = np.searchsorted(sorted_ids, values)
+    found = at < len(sorted_ids)
+    found[found] = sorted_ids[at[found]] == values[found]
+    return found
 
 
 class GraphDataEvidence:
@@ -711,7 +948,9 @@ class GraphDataEvidence:
         keep &= np.isin(ln.target_field_id, self.field_ids)
         self.lin_id = ln.id[keep]
         self.lin_src, self.lin_dst = ln.source_field_id[keep], ln.target_field_id[keep]
-        self.lin_type = [ln.transformation_names[c] for c in ln.transformation[keep].tolist()]
+        # Codes, not names: a list of twenty million strings would be a container the garbage
+        # collector walks on every full collection.
+        self.lin_type = Labels(ln.transformation[keep], ln.transformation_names)
         self.lin_src_asset = self._assets(self.lin_src)
         self.lin_dst_asset = self._assets(self.lin_dst)
         self.lineage_targets: I64 = np.unique(self.lin_dst_asset)
@@ -740,12 +979,9 @@ class GraphDataEvidence:
             zip(self.lin_src_asset[hot].tolist(), self.lin_dst_asset[hot].tolist(), strict=True)
         )
         wanted = np.asarray(tainted_fields, np.int64)
-        at = np.searchsorted(self.field_ids, wanted)
-        found = at < len(self.field_ids)
-        found[found] = self.field_ids[at[found]] == wanted[found]
-        field_assets = dict(
-            zip(wanted[found].tolist(), self.field_asset[at[found]].tolist(), strict=True)
-        )
+        wanted = wanted[_among(wanted, self.field_ids)]
+        owners = self.field_asset[np.searchsorted(self.field_ids, wanted)]
+        field_assets = dict(zip(wanted.tolist(), owners.tolist(), strict=True))
         rows = np.sort(self.lin_by_src.rows(seeds))
         direct = [
             Edge(
@@ -759,9 +995,9 @@ class GraphDataEvidence:
         ]
         return Evidence(
             flows=flows,
-            lineage_targets=set(region[np.isin(region, self.lineage_targets)].tolist()),
+            lineage_targets=region[_among(region, self.lineage_targets)],
             carrying_pairs=carrying,
-            with_columns=set(region[np.isin(region, self.with_columns)].tolist()),
+            with_columns=region[_among(region, self.with_columns)],
             field_assets=field_assets,
             direct=direct,
         )

@@ -261,6 +261,28 @@ async def test_caps_are_stated(client: httpx.AsyncClient, tenant: TenantKeys) ->
     assert any("stopped after" in n for n in small["notes"])
 
 
+async def test_items_beyond_max_items_are_counted_not_listed(
+    client: httpx.AsyncClient, tenant: TenantKeys
+) -> None:
+    await load_platform(client, tenant)
+    full = (await impact(client, tenant, drop("amount"))).json()
+    assert (full["max_items"], full["max_items_capped"], full["items_omitted"]) == (100, False, 0)
+    assert len(full["items"]) == full["summary"]["assets"] == 5
+    two = (await impact(client, tenant, {**drop("amount"), "max_items": 2})).json()
+    assert two["items"] == full["items"][:2]  # the most critical, as the full list ranks them
+    assert (two["max_items"], two["items_omitted"]) == (2, 3)
+    assert {k: v for k, v in two["summary"].items() if k not in ("exposures", "jobs")} == {
+        k: v for k, v in full["summary"].items() if k not in ("exposures", "jobs")
+    }
+    assert any("max_items" in n for n in two["notes"])
+    one = (await impact(client, tenant, {**drop("amount"), "max_items": 1})).json()
+    assert [e["qualified_name"] for e in one["summary"]["exposures"]] == [REVENUE_BOARD]
+    big = (await impact(client, tenant, {**drop("amount"), "max_items": 10**6})).json()
+    assert (big["max_items"], big["max_items_capped"], big["items_omitted"]) == (1_000, True, 0)
+    bad = await impact(client, tenant, {**drop("amount"), "max_items": 0})
+    assert bad.status_code == 422
+
+
 async def test_schema_diff_computes_the_changes_then_the_impact(
     client: httpx.AsyncClient, tenant: TenantKeys
 ) -> None:

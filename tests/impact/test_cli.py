@@ -120,6 +120,12 @@ async def test_a_column_a_dashboard_reads_three_hops_away_fails_the_gate(
     assert body["severity"] == "breaking"
     assert body["summary"]["exposures"][0]["owners"] == ["bi@acme.test"]
 
+    # A shorter table says how many affected assets it leaves out.
+    code, short, _ = run(capsys, "--asset", RAW, "--drop-column", "amount", "--max-items", "1")
+    assert code == 1
+    assert len(body["items"]) > 1
+    assert f"... and {len(body['items']) - 1 + body['items_omitted']} more" in short
+
 
 async def test_the_gate_threshold_and_type_changes(
     platform: dict[str, int], capsys: pytest.CaptureFixture[str]

@@ -302,6 +302,81 @@ async def test_depth_and_size_caps(engine: GraphEngine) -> None:
     assert not (await run(engine, g, "src", {"a": "breaking"})).truncated
 
 
+async def test_a_job_at_the_depth_cap_is_judged_by_its_outputs(engine: GraphEngine) -> None:
+    """The job reads m1 but carries m1.b, not the changed column, into m2 (which has column
+    lineage): it is not affected, however the depth cap cuts the walk right after it."""
+    g = (
+        Lineage()
+        .asset("src", columns=["a"])
+        .asset("m1", columns=["a", "b"])
+        .asset("build", "job")
+        .asset("m2", columns=["b"])
+        .reads("m1", "src")
+        .job("build", ["m1"], ["m2"])
+        .col("src.a", "m1.a")
+        .col("m1.b", "m2.b")
+    )
+    for cap in (None, 1, 2, 3):
+        result = await run(engine, g, "src", {"a": "breaking"}, max_depth=cap)
+        assert table(g, result) == {"m1": ("affected", "breaking", 1)}, cap
+
+
+def long_chains() -> Lineage:
+    """src.c -> t1.c by column lineage, then table-level lineage only, further than one wave of
+    the analysis reaches: t1 -> t2 -> t3 -> t4 -> board, and t1 -> j1 (job) -> j2 (job) -> out;
+    t4 also feeds `covered` with column lineage from a column nothing changes."""
+    return (
+        Lineage()
+        .asset("src", columns=["c"])
+        .asset("t1", columns=["c"])
+        .asset("t2", columns=["c"])
+        .asset("t3", columns=["c"])
+        .asset("t4", columns=["c", "d"])
+        .asset("board", "dashboard")
+        .asset("j1", "job")
+        .asset("j2", "job")
+        .asset("out", columns=["x"])
+        .asset("covered", columns=["d"])
+        .reads("t1", "src")
+        .reads("t2", "t1")
+        .reads("t3", "t2")
+        .reads("t4", "t3")
+        .reads("board", "t4")
+        .reads("covered", "t4")
+        .job("j1", ["t1"], [])
+        .job("j2", [], ["out"])
+        .reads("j2", "j1")
+        .col("src.c", "t1.c")
+        .col("t4.d", "covered.d")
+    )
+
+
+async def test_table_level_lineage_is_followed_to_its_end(engine: GraphEngine) -> None:
+    g = long_chains()
+    result = await run(engine, g, "src", {"c": "breaking"})
+    assert table(g, result) == {
+        "t1": ("affected", "breaking", 1),
+        "t2": ("possibly_affected", "warning", 2),
+        "t3": ("possibly_affected", "warning", 3),
+        "t4": ("possibly_affected", "warning", 4),
+        "board": ("possibly_affected", "warning", 5),
+        "covered": ("possibly_affected", "warning", 5),  # every column of t4 is suspect
+        "j1": ("possibly_affected", "warning", 2),
+        "j2": ("possibly_affected", "warning", 3),
+        "out": ("possibly_affected", "warning", 4),
+    }
+    data = g.data()
+    want = expected_impact(data, g.assets["src"], {g.fields["src.c"]: "breaking"})
+    assert {a.asset_id: (a.status, a.severity, a.distance) for a in result.assets} == want.assets
+    assert describe(g, item(g, result, "out").path) == [
+        "src.c -IDENTITY-> t1.c",
+        "t1.c in t1",
+        "t1 -USES-> j1",
+        "j1 -DEPENDS_ON-> j2",
+        "j2 -PRODUCES-> out",
+    ]
+
+
 async def test_nothing_to_propagate_asks_nothing_of_the_engine(engine: GraphEngine) -> None:
     class Refusing:
         async def evidence(self, *_: object) -> Evidence:
@@ -325,7 +400,22 @@ _severities: st.SearchStrategy[Severity] = st.sampled_from(["warning", "breaking
 @given(data=st.data())
 async def test_random_graphs_match_networkx(engine: GraphEngine, data: st.DataObject) -> None:
     history = data.draw(histories(max_assets=7, max_fields=14, max_lineage=22, shuffle=False))
-    graph = GraphData.from_states(history.mutations)
+    await _matches_networkx(engine, data, GraphData.from_states(history.mutations))
+
+
+@settings(PROPERTY, max_examples=60)
+@given(data=st.data())
+async def test_larger_random_graphs_match_networkx(
+    engine: GraphEngine, data: st.DataObject
+) -> None:
+    """Graphs deep enough that table-level lineage outruns the first wave of the analysis."""
+    history = data.draw(
+        histories(max_assets=16, max_fields=24, max_relationships=48, max_lineage=40, shuffle=False)
+    )
+    await _matches_networkx(engine, data, GraphData.from_states(history.mutations))
+
+
+async def _matches_networkx(engine: GraphEngine, data: st.DataObject, graph: GraphData) -> None:
     state = OracleState()
     for m in graph.states():
         state.put(m)
@@ -360,6 +450,8 @@ async def test_random_graphs_match_networkx(engine: GraphEngine, data: st.DataOb
     fields = state.visible_fields()
     for a in got.assets:
         _assert_explains(a, asset, seeds, fields)
+        first = a.path[0] if a.path else None
+        assert a.origin == (first.source.id if first and first.kind == "field_lineage" else None)
 
 
 def _assert_explains(

@@ -34,6 +34,7 @@ def _caps(settings: Settings) -> ImpactCaps:
         max_depth=settings.max_impact_depth,
         max_nodes=settings.max_impact_nodes,
         max_models=settings.max_impact_models,
+        max_items=settings.max_impact_items,
     )
 
 
