@@ -4,21 +4,39 @@ Postgres: flow semantics, caps, paths, column level, freshness and isolation."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import BaseModel
 
-from tests.conftest import TenantKeys
+from headwater.api.app import create_app
+from headwater.api.routers import lineage
+from headwater.api.routers.lineage import GraphViewOut, PathsOut, TraversalOut
+from headwater.catalog.db import Database
+from headwater.catalog.hydrate import AssetSummary, FieldDocuments
+from headwater.graph.memory import MemoryGraphEngine
+from headwater.graph.model import Edge, NodeRef, Reached, Traversal
+from headwater.settings import Settings
+from tests.conftest import TenantKeys, make_tenant
 
 PLATFORM: dict[str, Any] = {
     "assets": [
         {"type": "table", "name": "orders", "qualified_name": "pg://shop/raw.orders"},
         {"type": "table", "name": "customers", "qualified_name": "pg://shop/raw.customers"},
         {"type": "job", "name": "build_orders", "qualified_name": "airflow://etl/build_orders"},
-        {"type": "table", "name": "orders_enriched", "qualified_name": "pg://dw/mart.orders"},
+        {
+            "type": "table",
+            "name": "orders_enriched",
+            "qualified_name": "pg://dw/mart.orders",
+            # Text and values a JSON encoder must get right, carried through to lineage answers.
+            "description": 'Orders, "enriched" \\ — ünïcode\tand\ncontrol',
+            "owners": ["dw@example.com", 'o"brien@example.com'],
+            "metadata": {"sla": {"hours": 1.5, "tiers": [1, None, True]}, "é": "\u0001"},
+        },
         {"type": "dashboard", "name": "Revenue", "qualified_name": "superset://revenue"},
     ],
     "fields": [
@@ -332,3 +350,129 @@ async def test_traversals_never_cross_tenants(
     )
     assert {n["id"] for n in r.json()["nodes"]} <= set(theirs.values())
     assert len(r.json()["nodes"]) == 3
+
+
+def as_documented(model: type[BaseModel], body: dict[str, Any]) -> str:
+    """The body re-encoded through its response model: equal to the body's own encoding when it
+    has exactly the model's keys, in the model's order, with values of the model's types."""
+    return json.dumps(model.model_validate(body).model_dump(mode="json"))
+
+
+async def test_bodies_are_the_documented_models_with_the_assets_postgres_shows(
+    client: httpx.AsyncClient, tenant: TenantKeys
+) -> None:
+    """Traversals, views and paths are encoded without their models (for speed): they must
+    still be exactly what the models document, and show each asset as its own endpoint does."""
+    ids = await load(client, tenant)
+    mart = ids["pg://dw/mart.orders"]
+    for tag in ({"name": "zeta"}, {"name": "Gold", "category": "tier"}, {"name": "pii"}):
+        tagged = await client.post(
+            f"/api/v1/assets/{mart}/tags", json=tag, headers=tenant.headers("editor")
+        )
+        assert tagged.status_code == 200, tagged.text
+    fields = await client.get(
+        f"/api/v1/assets/{ids['pg://shop/raw.orders']}/fields", headers=tenant.headers()
+    )
+    email = next(f["id"] for f in fields.json()["fields"] if f["name"] == "email")
+    answers: list[tuple[type[BaseModel], str, dict[str, Any]]] = [
+        (TraversalOut, "downstream", {"asset_id": ids["pg://shop/raw.orders"], "depth": "all"}),
+        (TraversalOut, "upstream", {"asset_id": ids["superset://revenue"], "depth": "all"}),
+        (TraversalOut, "downstream", {"field_id": email, "depth": "all"}),
+        (GraphViewOut, "graph", {"asset_id": mart, "include_fields": True}),
+        (
+            PathsOut,
+            "paths",
+            {
+                "from_asset_id": ids["pg://shop/raw.orders"],
+                "to_asset_id": ids["superset://revenue"],
+            },
+        ),
+    ]
+    shown: dict[int, dict[str, Any]] = {}
+    for model, route, params in answers:
+        r = await client.get(f"/api/v1/lineage/{route}", params=params, headers=tenant.headers())
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "application/json"
+        body = r.json()
+        assert json.dumps(body) == as_documented(model, body), route
+        nodes = body["nodes"] + ([body["start"]] if "start" in body else [])
+        assert nodes
+        shown.update({n["asset"]["id"]: n["asset"] for n in nodes})
+    assert mart in shown
+    assert [t["name"] for t in shown[mart]["tags"]] == ["Gold", "pii", "zeta"]
+    for asset_id, asset in shown.items():
+        own = await client.get(f"/api/v1/assets/{asset_id}", headers=tenant.headers())
+        assert asset == {k: own.json()[k] for k in AssetSummary.model_fields}
+
+
+async def test_a_node_the_mirror_has_not_seen_stands_alone(
+    settings: Settings, database: Database
+) -> None:
+    """A graph that never hears of Postgres's writes: a start Postgres shows is answered alone
+    (the mirror lags), one it does not show is 404."""
+    keys = await make_tenant(database, "acme")
+    assert settings.database_url is not None
+    app = create_app(settings, Database(settings.database_url), MemoryGraphEngine())
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            created = await client.post(
+                "/api/v1/assets",
+                json={"type": "table", "name": "new", "qualified_name": "pg://new"},
+                headers=keys.headers("editor"),
+            )
+            assert created.status_code == 201, created.text
+            asset_id = created.json()["id"]
+            down = await client.get(
+                "/api/v1/lineage/downstream",
+                params={"asset_id": asset_id, "depth": "all"},
+                headers=keys.headers(),
+            )
+            assert down.status_code == 200, down.text
+            assert down.json()["start"]["asset"]["qualified_name"] == "pg://new"
+            assert down.json()["nodes"] == []
+            view = await client.get(
+                "/api/v1/lineage/graph", params={"asset_id": asset_id}, headers=keys.headers()
+            )
+            assert view.status_code == 200, view.text
+            assert [(n["id"], n["side"]) for n in view.json()["nodes"]] == [(asset_id, "center")]
+            for route in ("downstream", "graph"):
+                missing = await client.get(
+                    f"/api/v1/lineage/{route}",
+                    params={"asset_id": asset_id + 1000},
+                    headers=keys.headers(),
+                )
+                assert missing.status_code == 404, route
+
+
+def test_traversal_rows_are_encoded_as_the_graph_reads_them() -> None:
+    """The encoder reads a Traversal's row codes itself: it must agree with the Reached rows the
+    graph layer builds from them, for every kind of node and edge."""
+    rows = [
+        Reached(NodeRef.asset(1), 0, None),
+        Reached(NodeRef.asset(2), 1, Edge.relationship(11, 2, 1, "DEPENDS_ON")),
+        Reached(NodeRef.field(20), 2, Edge.contains(2, 20)),
+        Reached(NodeRef.field(30), 3, Edge.field_lineage(12, 20, 30, 'SQL "expr"')),
+    ]
+    result = Traversal.from_rows([NodeRef.asset(1)], "downstream", rows, False)
+    shown = lineage._Shown(
+        {1: b'{"a":1}', 2: b'{"a":2}'},
+        FieldDocuments({20: 2, 30: 2}, {20: b'{"f":20}', 30: b'{"f":30}'}),
+    )
+    encoded = [json.loads(node) for node in shown.reached(result)]
+    expected = []
+    for r in result:
+        field = {"f": r.node.id} if r.node.kind == "field" else None
+        via = None
+        if r.via is not None:
+            via = {
+                "kind": r.via.kind,
+                "id": r.via.id,
+                "source": {"kind": r.via.source.kind, "id": r.via.source.id},
+                "target": {"kind": r.via.target.kind, "id": r.via.target.id},
+                "type": r.via.type,
+            }
+        asset = {"a": r.node.id if r.node.kind == "asset" else 2}
+        node = {"kind": r.node.kind, "id": r.node.id, "distance": r.distance}
+        expected.append({**node, "asset": asset, "field": field, "via": via})
+    assert encoded == expected

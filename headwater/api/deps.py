@@ -6,6 +6,7 @@ The session dependency commits when the endpoint returns and before the response
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,32 @@ from headwater.settings import Settings
 _DUMMY_HASH = apikeys.hash_secret("0" * apikeys.SECRET_LENGTH)
 
 
+class KeyUse:
+    """When this process last recorded each API key's use (``last_used_at``).
+
+    ``headwater_touch_api_key`` writes at most once a minute per key, so calling it again within
+    the minute only costs a round trip, and a row lock that queues the key's concurrent requests.
+    Only a committed touch counts: a request that fails rolls its touch back.
+    """
+
+    WINDOW_S = 60.0
+    _MAX_KEYS = 10_000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._recorded: dict[int, float] = {}
+
+    def due(self, key_id: int) -> bool:
+        recorded = self._recorded.get(key_id)
+        return recorded is None or self._clock() - recorded >= self.WINDOW_S
+
+    def recorded(self, key_id: int) -> None:
+        now = self._clock()
+        if len(self._recorded) >= self._MAX_KEYS:
+            self._recorded = {k: t for k, t in self._recorded.items() if now - t < self.WINDOW_S}
+        self._recorded[key_id] = now
+
+
 @dataclass(frozen=True)
 class AppState:
     settings: Settings
@@ -37,9 +64,11 @@ class AppState:
     mirrors: dict[str, MirrorAdmin] = field(default_factory=dict)
     # Discovery search over the search mirrors; None when this process runs without them.
     search: HybridSearch | None = None
+    key_use: KeyUse = field(default_factory=KeyUse)
 
 
-def app_state(request: Request) -> AppState:
+# Coroutines, as every dependency here: FastAPI runs a plain function in a worker thread.
+async def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.headwater
     return state
 
@@ -67,6 +96,8 @@ def _bearer_token(request: Request) -> str:
 
 
 async def authenticate(conn: Conn, token: str, request: Request) -> Actor:
+    """The key's actor. The transaction's tenant is the key's from here on (``lookup_api_key``
+    sets it): a caller that refuses the actor must raise, which rolls the transaction back."""
     parsed = apikeys.parse(token)
     row = None
     if parsed is not None:
@@ -86,7 +117,6 @@ async def authenticate(conn: Conn, token: str, request: Request) -> Actor:
         raise Unauthorized("the key's user is deactivated")
     if row["tenant_status"] != "ACTIVE":
         raise Forbidden(f"tenant is {row['tenant_status'].lower()}")
-    await conn.execute(Q["touch_api_key"], {"key_id": row["key_id"]})
     return Actor(
         tenant_id=row["tenant_id"],
         user_id=row["user_id"],
@@ -98,15 +128,26 @@ async def authenticate(conn: Conn, token: str, request: Request) -> Actor:
     )
 
 
+async def _record_use(conn: Conn, actor: Actor, key_use: KeyUse) -> int | None:
+    """Record the key's use when it is due; the key's id when this transaction did, for
+    ``key_use.recorded`` once it committed."""
+    if actor.key_id is None or not key_use.due(actor.key_id):
+        return None
+    await conn.execute(Q["touch_api_key"], {"key_id": actor.key_id})
+    return actor.key_id
+
+
 def session_for(role: Role) -> Callable[..., AsyncIterator[Session]]:
     async def dependency(request: Request, state: State) -> AsyncIterator[Session]:
         token = _bearer_token(request)
         async with state.database.transaction() as conn:
             actor = await authenticate(conn, token, request)
+            touched = await _record_use(conn, actor, state.key_use)
             if not actor.has_role(role):
                 raise Forbidden(f"this operation needs the {role.value} role")
-            await db.set_tenant(conn, actor.tenant_id)
             yield Session(actor=actor, conn=conn, settings=state.settings)
+        if touched is not None:
+            state.key_use.recorded(touched)
 
     return dependency
 
@@ -129,6 +170,9 @@ def actor_for(role: Role) -> Callable[..., Awaitable[Actor]]:
         token = _bearer_token(request)
         async with state.database.transaction() as conn:
             actor = await authenticate(conn, token, request)
+            touched = await _record_use(conn, actor, state.key_use)
+        if touched is not None:
+            state.key_use.recorded(touched)
         if not actor.has_role(role):
             raise Forbidden(f"this operation needs the {role.value} role")
         return actor

@@ -5,17 +5,25 @@ USES/DEPENDS_ON flow source -> consumer, CONTAINS/RELATED_TO are structure). A q
 asset (``asset_id`` or ``qualified_name``) or at a column (``field_id``). Every cap the server
 applies is reported in the response (``depth_capped``, ``limit_capped``, ``truncated``).
 
+Traversals, graph views and paths answer with JSON built once from the graph's arrays and
+Postgres's rows (tags and metadata pass through as the JSON text Postgres returns) and encoded by
+orjson: a closure can hold tens of thousands of nodes, and validating each through pydantic
+models, then serialising them again, cost far more than the traversal itself. The models below
+document those responses (``response_model``); a test checks the bodies match them.
+
 ``GET /api/v1/lineage?nodeId=&depth=`` answers in Marquez's lineage format (see
 :func:`marquez_lineage`), so tools built for Marquez can read Headwater.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
@@ -27,7 +35,18 @@ from headwater.catalog.errors import HeadwaterError, NotFound, Unprocessable
 from headwater.catalog.hydrate import AssetSummary, FieldSummary
 from headwater.catalog.relationships import RelationshipType
 from headwater.graph.engine import DEFAULT_NODE_CAP, GraphEngine
-from headwater.graph.model import FLOW_DIRECTIONS, Edge, Flow, NodeRef, UnknownNode
+from headwater.graph.model import (
+    FLOW_DIRECTIONS,
+    Edge,
+    Flow,
+    GraphView,
+    Labels,
+    NodeKind,
+    NodeRef,
+    Traversal,
+    UnknownNode,
+    ViewNode,
+)
 
 router = APIRouter(prefix="/lineage", tags=["lineage"])
 
@@ -37,7 +56,7 @@ class GraphUnavailable(HeadwaterError):
     title = "Lineage graph unavailable"
 
 
-def graph_engine(state: State) -> GraphEngine:
+async def graph_engine(state: State) -> GraphEngine:
     if state.graph is None:
         raise GraphUnavailable("this server has no lineage graph configured")
     return state.graph
@@ -57,16 +76,6 @@ class EdgeOut(BaseModel):
     source: NodeKey
     target: NodeKey
     type: str
-
-    @classmethod
-    def of(cls, edge: Edge) -> EdgeOut:
-        return cls(
-            kind=edge.kind,
-            id=edge.id,
-            source=NodeKey(kind=edge.source.kind, id=edge.source.id),
-            target=NodeKey(kind=edge.target.kind, id=edge.target.id),
-            type=edge.type,
-        )
 
 
 class NodeOut(BaseModel):
@@ -119,50 +128,160 @@ class PathsOut(BaseModel):
     nodes: list[NodeOut]
 
 
-class _Hydrated:
-    """Postgres's view of a set of graph nodes, under the request's tenant."""
+# --- JSON bodies ----------------------------------------------------------------------------------
+#
+# Nodes and edges are written as JSON bytes straight from the graph's result arrays and the
+# hydrated documents: bytes are not tracked by the garbage collector, whereas a dict per node kept
+# alive until the response is encoded made a closure set off several full collections of the
+# heap. Their keys and order are those of the models above.
 
-    def __init__(self, assets: dict[int, AssetSummary], fields: dict[int, FieldSummary]) -> None:
+Json = dict[str, Any]
+
+# Row codes of a Traversal's arrays (documented on Traversal).
+_NODE_KINDS: Final[tuple[NodeKind, NodeKind]] = ("asset", "field")
+# By edge code: the edge kind and the node kinds at its stored source and target.
+_EDGE_KINDS: Final[tuple[tuple[bytes, bytes, bytes], ...]] = (
+    (b"relationship", b"asset", b"asset"),
+    (b"field_lineage", b"field", b"field"),
+    (b"contains", b"asset", b"field"),
+)
+# A NodeOut; the last slot takes further keys (a ViewNodeOut's).
+_NODE: Final = b'{"kind":"%b","id":%d,"distance":%d,"asset":%b,"field":%b,"via":%b%b}'
+# An EdgeOut; ``type`` comes JSON-encoded.
+_EDGE: Final = (
+    b'{"kind":"%b","id":%d,"source":{"kind":"%b","id":%d},"target":{"kind":"%b","id":%d},"type":%b}'
+)
+_VIEW_KEYS: Final = b',"side":"%b","hidden_upstream":%d,"hidden_downstream":%d'
+
+
+@functools.lru_cache(maxsize=1024)
+def _string(value: str) -> bytes:
+    """A JSON string; edge types are few, so each is encoded once."""
+    return orjson.dumps(value)
+
+
+def _json(body: Json) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _array(items: Sequence[bytes]) -> orjson.Fragment:
+    return orjson.Fragment(b"[" + b",".join(items) + b"]")
+
+
+def _key(node: NodeRef) -> Json:
+    return {"kind": node.kind, "id": node.id}
+
+
+def _edge(edge: Edge) -> bytes:
+    return _EDGE % (
+        edge.kind.encode(),
+        edge.id,
+        edge.source.kind.encode(),
+        edge.source.id,
+        edge.target.kind.encode(),
+        edge.target.id,
+        _string(edge.type),
+    )
+
+
+def _edges(edges: Sequence[Edge]) -> orjson.Fragment:
+    return _array([_edge(e) for e in edges])
+
+
+class _Shown:
+    """Postgres's view of a set of graph nodes, under the request's tenant, as JSON documents."""
+
+    def __init__(self, assets: dict[int, bytes], fields: hydrate.FieldDocuments) -> None:
         self.assets = assets
         self.fields = fields
 
     @classmethod
-    async def load(cls, conn: Conn, nodes: list[NodeRef]) -> _Hydrated:
-        fields = await hydrate.fields_by_id(conn, {n.id for n in nodes if n.kind == "field"})
-        asset_ids = {n.id for n in nodes if n.kind == "asset"} | {
-            f.asset_id for f in fields.values()
-        }
-        return cls(await hydrate.assets_by_id(conn, asset_ids), fields)
+    async def load(cls, conn: Conn, asset_ids: Iterable[int], field_ids: Iterable[int]) -> _Shown:
+        fields = await hydrate.field_documents(conn, set(field_ids))
+        assets = await hydrate.asset_documents(conn, {*asset_ids, *fields.asset_of.values()})
+        return cls(assets, fields)
 
-    def node(self, ref: NodeRef, distance: int, via: Edge | None) -> NodeOut | None:
-        """The node as shown, or None when Postgres no longer shows it (a lagging mirror)."""
-        if ref.kind == "asset":
-            asset = self.assets.get(ref.id)
-            if asset is None:
-                return None
-            return NodeOut(
-                kind="asset",
-                id=ref.id,
-                distance=distance,
-                asset=asset,
-                via=None if via is None else EdgeOut.of(via),
-            )
-        found = self.fields.get(ref.id)
-        if found is None or found.asset_id not in self.assets:
-            return None
-        return NodeOut(
-            kind="field",
-            id=ref.id,
-            distance=distance,
-            asset=self.assets[found.asset_id],
-            field=found,
-            via=None if via is None else EdgeOut.of(via),
+    @classmethod
+    async def of_refs(cls, conn: Conn, nodes: Iterable[NodeRef]) -> _Shown:
+        refs = list(nodes)
+        return await cls.load(
+            conn,
+            (n.id for n in refs if n.kind == "asset"),
+            (n.id for n in refs if n.kind == "field"),
         )
 
+    def node(
+        self, kind: NodeKind, node_id: int, distance: int, via: bytes = b"null", more: bytes = b""
+    ) -> bytes | None:
+        """The node's :class:`NodeOut` (plus ``more`` keys), or None when Postgres no longer
+        shows it (a lagging mirror)."""
+        if kind == "asset":
+            asset = self.assets.get(node_id)
+            if asset is None:
+                return None
+            return _NODE % (b"asset", node_id, distance, asset, b"null", via, more)
+        found = self.fields.json.get(node_id)
+        asset = self.assets.get(self.fields.asset_of.get(node_id, 0))
+        if found is None or asset is None:
+            return None
+        return _NODE % (b"field", node_id, distance, asset, found, via, more)
 
-async def _start(
+    def start(self, node: NodeRef) -> orjson.Fragment:
+        """The node a query starts from, or 404: the graph answered from ids alone."""
+        shown = self.node(node.kind, node.id, 0)
+        if shown is None:
+            raise NotFound(f"{node.kind} {node.id} does not exist")
+        return orjson.Fragment(shown)
+
+    def reached(self, result: Traversal) -> list[bytes]:
+        """The shown nodes of a traversal, each with the edge it was reached by, read straight
+        from the result's arrays rather than through a Reached, an Edge and three NodeRefs per
+        row."""
+        nodes: list[bytes] = []
+        types = result.via_type
+        if isinstance(types, Labels):  # codes into a few names: encode each name once
+            names = [_string(name) for name in types.names]
+            type_json = [names[code] for code in types.codes.tolist()]
+        else:
+            type_json = [_string(t) for t in types]
+        rows = zip(
+            result.kind.tolist(),
+            result.id.tolist(),
+            result.distance.tolist(),
+            result.via_kind.tolist(),
+            result.via_id.tolist(),
+            result.via_source.tolist(),
+            result.via_target.tolist(),
+            type_json,
+            strict=True,
+        )
+        for kind, node_id, distance, via_kind, via_id, source, target, via_type in rows:
+            via = b"null"
+            if via_kind >= 0:  # -1: a start, reached by no edge
+                edge_kind, source_kind, target_kind = _EDGE_KINDS[via_kind]
+                via = _EDGE % (
+                    edge_kind,
+                    via_id,
+                    source_kind,
+                    source,
+                    target_kind,
+                    target,
+                    via_type,
+                )
+            node = self.node(_NODE_KINDS[kind], node_id, distance, via)
+            if node is not None:
+                nodes.append(node)
+        return nodes
+
+
+# --- parameters -----------------------------------------------------------------------------------
+
+
+async def _node(
     conn: Conn, asset_id: int | None, qualified_name: str | None, field_id: int | None
 ) -> NodeRef:
+    """The node named, not yet checked against Postgres (unless named by qualified name):
+    the hydration of the answer checks it, which saves a query."""
     given = [v for v in (asset_id, qualified_name, field_id) if v is not None]
     if len(given) != 1:
         raise Unprocessable(
@@ -170,14 +289,23 @@ async def _start(
             errors=[{"loc": ["query"], "msg": "exactly one of asset_id, qualified_name, field_id"}],
         )
     if field_id is not None:
-        await hydrate.live_field(conn, field_id)
         return NodeRef.field(field_id)
     if qualified_name is not None:
         return NodeRef.asset(await resolve_qualified_name(conn, qualified_name))
     assert asset_id is not None
-    if not await hydrate.assets_by_id(conn, [asset_id]):
-        raise NotFound(f"asset {asset_id} does not exist")
     return NodeRef.asset(asset_id)
+
+
+async def _start(
+    conn: Conn, asset_id: int | None, qualified_name: str | None, field_id: int | None
+) -> NodeRef:
+    """The node named, or 404."""
+    node = await _node(conn, asset_id, qualified_name, field_id)
+    if node.kind == "field":
+        await hydrate.live_field(conn, node.id)
+    elif asset_id is not None and not await hydrate.assets_by_id(conn, [asset_id]):
+        raise NotFound(f"asset {asset_id} does not exist")
+    return node
 
 
 def _depth(raw: str, cap: int, name: str = "depth") -> tuple[int | None, bool]:
@@ -202,6 +330,7 @@ def _cap(value: int, cap: int, name: str) -> tuple[int, bool]:
 
 
 NodeQuery = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
+QualifiedName = Annotated[str | None, Query(min_length=1, max_length=2000)]
 Depth = Annotated[str, Query(max_length=10, description="hops, or 'all'")]
 
 
@@ -209,20 +338,48 @@ Depth = Annotated[str, Query(max_length=10, description="hops, or 'all'")]
 class NodeParams:
     """The node a query starts from: exactly one of these."""
 
-    asset_id: NodeQuery = None
-    qualified_name: Annotated[str | None, Query(min_length=1, max_length=2000)] = None
-    field_id: NodeQuery = None
+    asset_id: int | None
+    qualified_name: str | None
+    field_id: int | None
 
     async def resolve(self, conn: Conn) -> NodeRef:
-        return await _start(conn, self.asset_id, self.qualified_name, self.field_id)
+        return await _node(conn, self.asset_id, self.qualified_name, self.field_id)
 
 
 @dataclass
 class TraversalParams:
-    depth: Depth = "1"
-    relationship_type: Annotated[list[RelationshipType] | None, Query()] = None
-    asset_type: Annotated[list[AssetType] | None, Query()] = None
-    limit: int | None = None
+    depth: str
+    relationship_type: list[RelationshipType] | None
+    asset_type: list[AssetType] | None
+    limit: int | None
+
+
+# Dependencies are coroutines, not the dataclasses themselves: FastAPI runs a plain callable in a
+# worker thread, a hop per dependency per request.
+async def node_params(
+    asset_id: NodeQuery = None, qualified_name: QualifiedName = None, field_id: NodeQuery = None
+) -> NodeParams:
+    return NodeParams(asset_id, qualified_name, field_id)
+
+
+async def traversal_params(
+    depth: Depth = "1",
+    relationship_type: Annotated[list[RelationshipType] | None, Query()] = None,
+    asset_type: Annotated[list[AssetType] | None, Query()] = None,
+    limit: int | None = None,
+) -> TraversalParams:
+    return TraversalParams(depth, relationship_type, asset_type, limit)
+
+
+Node = Annotated[NodeParams, Depends(node_params)]
+Traversing = Annotated[TraversalParams, Depends(traversal_params)]
+
+
+def _values(items: list[RelationshipType] | list[AssetType] | None) -> list[str] | None:
+    return None if items is None else [item.value for item in items]
+
+
+# --- endpoints ------------------------------------------------------------------------------------
 
 
 async def _traverse(
@@ -231,7 +388,7 @@ async def _traverse(
     graph: GraphEngine,
     node: NodeParams,
     params: TraversalParams,
-) -> TraversalOut:
+) -> Response:
     settings = session.settings
     start = await node.resolve(session.conn)
     hops, depth_capped = _depth(params.depth, settings.max_lineage_depth)
@@ -240,59 +397,54 @@ async def _traverse(
         settings.max_lineage_nodes,
         "limit",
     )
-    result = await graph.traverse(
-        session.actor.tenant_id,
-        start,
-        direction,
-        max_depth=hops,
-        relationship_types=_values(params.relationship_type),
-        asset_types=_values(params.asset_type),
-        limit=size,
+    try:
+        result: Traversal | None = await graph.traverse(
+            session.actor.tenant_id,
+            start,
+            direction,
+            max_depth=hops,
+            relationship_types=_values(params.relationship_type),
+            asset_types=_values(params.asset_type),
+            limit=size,
+        )
+    except UnknownNode:
+        result = None  # not in the mirror: unknown, or not synced yet (then it stands alone)
+    asset_ids: list[int] = [] if result is None else result.ids("asset").tolist()
+    field_ids: list[int] = [] if result is None else result.ids("field").tolist()
+    (asset_ids if start.kind == "asset" else field_ids).append(start.id)
+    shown = await _Shown.load(session.conn, asset_ids, field_ids)
+    start_out = shown.start(start)
+    nodes = [] if result is None else shown.reached(result)
+    return _json(
+        {
+            "start": start_out,
+            "direction": direction,
+            "depth": hops,
+            "depth_capped": depth_capped,
+            "limit": size,
+            "limit_capped": limit_capped,
+            "truncated": result is not None and result.truncated,
+            "nodes": _array(nodes),
+        }
     )
-    reached = list(result)
-    hydrated = await _Hydrated.load(session.conn, [start, *(r.node for r in reached)])
-    start_out = hydrated.node(start, 0, None)
-    if start_out is None:
-        raise NotFound(f"{start} does not exist")
-    nodes = [n for r in reached if (n := hydrated.node(r.node, r.distance, r.via)) is not None]
-    return TraversalOut(
-        start=start_out,
-        direction=direction,
-        depth=hops,
-        depth_capped=depth_capped,
-        limit=size,
-        limit_capped=limit_capped,
-        truncated=result.truncated,
-        nodes=nodes,
-    )
 
 
-def _values(items: list[RelationshipType] | list[AssetType] | None) -> list[str] | None:
-    return None if items is None else [item.value for item in items]
-
-
-Node = Annotated[NodeParams, Depends()]
-Traversing = Annotated[TraversalParams, Depends()]
-
-
-@router.get("/upstream")
-async def upstream(
-    session: ReadSession, graph: Graph, node: Node, params: Traversing
-) -> TraversalOut:
+@router.get("/upstream", response_model=TraversalOut)
+async def upstream(session: ReadSession, graph: Graph, node: Node, params: Traversing) -> Response:
     """Where an asset's or column's data comes from, nearest first, each node with its distance
     and the edge it was reached by."""
     return await _traverse("upstream", session, graph, node, params)
 
 
-@router.get("/downstream")
+@router.get("/downstream", response_model=TraversalOut)
 async def downstream(
     session: ReadSession, graph: Graph, node: Node, params: Traversing
-) -> TraversalOut:
+) -> Response:
     """Where an asset's or column's data goes, nearest first."""
     return await _traverse("downstream", session, graph, node, params)
 
 
-@router.get("/graph")
+@router.get("/graph", response_model=GraphViewOut)
 async def graph_view(
     session: ReadSession,
     graph: Graph,
@@ -302,7 +454,7 @@ async def graph_view(
     node_cap: int = DEFAULT_NODE_CAP,
     include_fields: bool = False,
     relationship_type: Annotated[list[RelationshipType] | None, Query()] = None,
-) -> GraphViewOut:
+) -> Response:
     """The neighbourhood of a node for drawing: nodes up to the given depths each way, the edges
     among them, and per node the count of neighbours the cap or the depth left out."""
     settings = session.settings
@@ -310,61 +462,59 @@ async def graph_view(
     up, up_capped = _depth(upstream_depth, settings.max_lineage_depth, "upstream_depth")
     down, down_capped = _depth(downstream_depth, settings.max_lineage_depth, "downstream_depth")
     cap, cap_capped = _cap(node_cap, settings.max_view_nodes, "node_cap")
-    view = await graph.graph_view(
-        session.actor.tenant_id,
-        center,
-        upstream_depth=up,
-        downstream_depth=down,
-        node_cap=cap,
-        include_fields=include_fields,
-        relationship_types=_values(relationship_type),
-    )
-    hydrated = await _Hydrated.load(session.conn, [v.node for v in view.nodes])
-    nodes: list[ViewNodeOut] = []
+    try:
+        view = await graph.graph_view(
+            session.actor.tenant_id,
+            center,
+            upstream_depth=up,
+            downstream_depth=down,
+            node_cap=cap,
+            include_fields=include_fields,
+            relationship_types=_values(relationship_type),
+        )
+    except UnknownNode:
+        # Not in the mirror: unknown (404 below), or not synced yet: it stands alone.
+        view = GraphView(center, (ViewNode(center, 0, "center", 0, 0),), (), False)
+    shown = await _Shown.of_refs(session.conn, (v.node for v in view.nodes))
+    shown.start(center)
+    nodes: list[bytes] = []
+    kept: set[NodeRef] = set()
     for v in view.nodes:
-        shown = hydrated.node(v.node, v.distance, None)
-        if shown is not None:
-            nodes.append(
-                ViewNodeOut(
-                    **shown.model_dump(),
-                    side=v.side,
-                    hidden_upstream=v.hidden_upstream,
-                    hidden_downstream=v.hidden_downstream,
-                )
-            )
-    kept = {(n.kind, n.id) for n in nodes}
-    edges = [
-        EdgeOut.of(e)
-        for e in view.edges
-        if (e.source.kind, e.source.id) in kept and (e.target.kind, e.target.id) in kept
-    ]
-    return GraphViewOut(
-        center=NodeKey(kind=center.kind, id=center.id),
-        upstream_depth=up,
-        downstream_depth=down,
-        depth_capped=up_capped or down_capped,
-        node_cap=cap,
-        node_cap_capped=cap_capped,
-        truncated=view.truncated,
-        nodes=nodes,
-        edges=edges,
+        more = _VIEW_KEYS % (v.side.encode(), v.hidden_upstream, v.hidden_downstream)
+        out = shown.node(v.node.kind, v.node.id, v.distance, more=more)
+        if out is not None:
+            nodes.append(out)
+            kept.add(v.node)
+    edges = [e for e in view.edges if e.source in kept and e.target in kept]
+    return _json(
+        {
+            "center": _key(center),
+            "upstream_depth": up,
+            "downstream_depth": down,
+            "depth_capped": up_capped or down_capped,
+            "node_cap": cap,
+            "node_cap_capped": cap_capped,
+            "truncated": view.truncated,
+            "nodes": _array(nodes),
+            "edges": _edges(edges),
+        }
     )
 
 
-@router.get("/paths")
+@router.get("/paths", response_model=PathsOut)
 async def paths(
     session: ReadSession,
     graph: Graph,
     from_asset_id: NodeQuery = None,
-    from_qualified_name: Annotated[str | None, Query(min_length=1, max_length=2000)] = None,
+    from_qualified_name: QualifiedName = None,
     from_field_id: NodeQuery = None,
     to_asset_id: NodeQuery = None,
-    to_qualified_name: Annotated[str | None, Query(min_length=1, max_length=2000)] = None,
+    to_qualified_name: QualifiedName = None,
     to_field_id: NodeQuery = None,
     max_depth: int = 6,
     max_paths: int = 100,
     relationship_type: Annotated[list[RelationshipType] | None, Query()] = None,
-) -> PathsOut:
+) -> Response:
     """How data gets from one asset (or column) down to another: the shortest path and every
     simple path up to ``max_depth`` hops, at most ``max_paths`` of them."""
     settings = session.settings
@@ -382,25 +532,31 @@ async def paths(
     )
     refs = {source, target} | {n for p in found.paths for e in p for n in (e.source, e.target)}
     refs |= {n for e in shortest or [] for n in (e.source, e.target)}
-    hydrated = await _Hydrated.load(session.conn, sorted(refs))
-    nodes = [n for ref in sorted(refs) if (n := hydrated.node(ref, 0, None)) is not None]
-    shown = {(n.kind, n.id) for n in nodes}
+    ordered = sorted(refs)
+    shown = await _Shown.of_refs(session.conn, ordered)
+    nodes: list[bytes] = []
+    kept: set[NodeRef] = set()
+    for ref in ordered:
+        out = shown.node(ref.kind, ref.id, 0)
+        if out is not None:
+            nodes.append(out)
+            kept.add(ref)
 
-    def visible(edges: tuple[Edge, ...] | list[Edge]) -> bool:
-        return all((n.kind, n.id) in shown for e in edges for n in (e.source, e.target))
+    def visible(edges: Sequence[Edge]) -> bool:
+        return all(n in kept for e in edges for n in (e.source, e.target))
 
-    return PathsOut(
-        source=NodeKey(kind=source.kind, id=source.id),
-        target=NodeKey(kind=target.kind, id=target.id),
-        shortest=[EdgeOut.of(e) for e in shortest]
-        if shortest is not None and visible(shortest)
-        else None,
-        paths=[[EdgeOut.of(e) for e in p] for p in found.paths if visible(p)],
-        max_depth=depth,
-        max_paths=count,
-        capped=depth_capped or count_capped,
-        truncated=found.truncated,
-        nodes=nodes,
+    return _json(
+        {
+            "source": _key(source),
+            "target": _key(target),
+            "shortest": _edges(shortest) if shortest is not None and visible(shortest) else None,
+            "paths": [_edges(p) for p in found.paths if visible(p)],
+            "max_depth": depth,
+            "max_paths": count,
+            "capped": depth_capped or count_capped,
+            "truncated": found.truncated,
+            "nodes": _array(nodes),
+        }
     )
 
 

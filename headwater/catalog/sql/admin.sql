@@ -61,8 +61,10 @@ UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())
 RETURNING id, user_id, name, prefix, created_at, last_used_at, expires_at, revoked_at
 
 -- name: lookup_api_key
+-- Also makes the key's tenant the transaction's tenant, which saves every request a round trip:
+-- a key that then fails a check raises, and the transaction rolls back with the setting.
 SELECT key_id, tenant_id, tenant_status, user_id, user_active, roles, key_hash, revoked_at,
-       expires_at
+       expires_at, set_config('headwater.tenant_id', tenant_id::text, true) AS tenant_set
   FROM headwater_lookup_api_key(%(prefix)s)
 
 -- name: touch_api_key
