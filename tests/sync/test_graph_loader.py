@@ -24,6 +24,15 @@ def _rows(admin_dsn: str, query: str) -> dict[Any, list[dict[str, Any]]]:
     return by_tenant
 
 
+def _edges(ends: tuple[str, str], *columns: Any) -> list[dict[str, Any]]:
+    """Loaded edge arrays as the rows the oracle query returns (label codes as names)."""
+    ids, sources, targets, codes, names, versions, deleted = columns
+    return [
+        {"id": i, ends[0]: s, ends[1]: t, "type": names[c], "version": v, "deleted": d}
+        for i, s, t, c, v, d in zip(ids, sources, targets, codes, versions, deleted, strict=True)
+    ]
+
+
 @pytest.mark.parametrize("id_range", [3, 1000, graph_loader.ID_RANGE])
 async def test_the_loaded_graphs_equal_the_rows_in_postgres(
     database: Database,
@@ -83,39 +92,16 @@ async def test_the_loaded_graphs_equal_the_rows_in_postgres(
             for i, s, v in zip(f.id, f.asset_id, f.version, strict=True)
         ] == fields.get(tenant_id, [])
         r = graph.relationships
-        assert [
-            {
-                "id": i,
-                "source_id": s,
-                "target_id": t,
-                "type": r.type_names[c],
-                "version": v,
-                "deleted": d,
-            }
-            for i, s, t, c, v, d in zip(
-                r.id, r.source_id, r.target_id, r.type, r.version, r.deleted, strict=True
-            )
-        ] == rels.get(tenant_id, [])
+        assert _edges(
+            ("source_id", "target_id"), r.id, r.source_id, r.target_id, r.type, r.type_names,
+            r.version, r.deleted,
+        ) == rels.get(tenant_id, [])  # fmt: skip
         fl = graph.field_lineage
-        assert [
-            {
-                "id": i,
-                "source_field_id": s,
-                "target_field_id": t,
-                "type": fl.transformation_names[c],
-                "version": v,
-                "deleted": d,
-            }
-            for i, s, t, c, v, d in zip(
-                fl.id,
-                fl.source_field_id,
-                fl.target_field_id,
-                fl.transformation,
-                fl.version,
-                fl.deleted,
-                strict=True,
-            )
-        ] == lineage.get(tenant_id, [])
+        assert _edges(
+            ("source_field_id", "target_field_id"), fl.id, fl.source_field_id,
+            fl.target_field_id, fl.transformation, fl.transformation_names, fl.version,
+            fl.deleted,
+        ) == lineage.get(tenant_id, [])  # fmt: skip
         # Native byte order, as the engines index them.
         assert all(x.dtype.isnative for x in (a.id, r.source_id, fl.target_field_id, r.version))
         assert bool(np.all(np.diff(r.id) > 0))
