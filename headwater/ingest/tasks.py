@@ -690,8 +690,11 @@ class TaskRunner:
             due_in = None
         if due_in is not None:
             timeout = min(timeout, max(due_in, 0.01))
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+        # arrives just as the wake-up does, and the runner then never stops.
         with suppress(TimeoutError):
-            await asyncio.wait_for(self._wake[slot].wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._wake[slot].wait()
 
     async def run_next(self, slot: int = 0) -> Task | None:
         """Claim the next due task and run it to its outcome; None when no task is due."""
