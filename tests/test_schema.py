@@ -32,7 +32,8 @@ def test_every_named_statement_plans_against_the_migrated_schema(test_db: TestDa
 
 
 def _param_names(statement: str) -> set[str]:
-    return set(re.findall(r"%\((\w+)\)s", statement))
+    # Every psycopg placeholder format: %(x)s (auto), %(x)b (binary), %(x)t (text).
+    return set(re.findall(r"%\((\w+)\)[sbt]", statement))
 
 
 def test_migrations_are_recorded_and_idempotent(test_db: TestDatabase) -> None:

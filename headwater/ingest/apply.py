@@ -1,8 +1,14 @@
 """Write mapped ingestion units to the catalog, all inside the caller's one transaction.
 
-Every write goes through the catalog's own functions (``upsert_asset``, ``replace_fields``,
-``write_relationship``, ``write_field_lineage``, ``attach_tag_by_name``, ``delete_asset``...), so
-each change gets its audit row and outbox event, and a write that changes nothing records
+Runs of consecutive units without renames or drops apply set-based (``bulk_apply``): a few
+statements per kind of row for the whole run instead of one catalog call per item. A unit with a
+rename or a drop changes what names mean, so it applies on its own through the catalog's own
+functions (``upsert_asset``, ``replace_fields``, ``write_relationship``,
+``write_field_lineage``, ``attach_tag_by_name``, ``delete_asset``...); that sequential applier
+is also the reference the set-based one must agree with (``apply_sequentially``). Both take
+their decisions from ``rules`` and leave the same rows, counts and warnings.
+
+Each change gets its audit row and outbox event, and a write that changes nothing records
 nothing: an input that says again what the catalog holds reports every item unchanged and adds
 no row but its raw audit record. An OpenLineage event identical to one already ingested is not
 applied at all (see ``AuditSpec.once``). Units apply in input order; any error aborts the caller's
@@ -14,16 +20,13 @@ Names resolve to live assets by qualified name first, then through ``metadata.al
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 import psycopg
-from pydantic import ValidationError as PydanticValidationError
 
 from headwater.catalog import lookups
 from headwater.catalog.assets import (
     Asset,
-    AssetCreate,
-    AssetType,
     AssetUpdate,
     create_asset,
     delete_asset,
@@ -31,7 +34,6 @@ from headwater.catalog.assets import (
     update_asset,
     upsert_asset,
 )
-from headwater.catalog.base import Outcome
 from headwater.catalog.changes import Change, record
 from headwater.catalog.context import Actor
 from headwater.catalog.db import Conn
@@ -42,25 +44,30 @@ from headwater.catalog.relationships import RelationshipCreate, write_relationsh
 from headwater.catalog.tags import attach_tag_by_name
 from headwater.ingest import dbt, openlineage
 from headwater.ingest.batch import (
-    DATA_ASSET_TYPES,
     AssetSpec,
     AuditSpec,
     ColumnEdgeSpec,
     EdgeSpec,
-    FieldsMode,
     IngestSummary,
     IngestUnit,
-    ItemCounts,
     Loc,
     RenameSpec,
-    merge_metadata,
-    merge_run,
+)
+from headwater.ingest.bulk_apply import apply_run
+from headwater.ingest.rules import (
+    count,
+    created_asset,
+    desired_fields,
+    loc_text,
+    merged_asset,
+    tally_fields,
 )
 
-__all__ = ["apply_units", "ingest_dbt", "ingest_openlineage"]
+__all__ = ["apply_sequentially", "apply_units", "ingest_dbt", "ingest_openlineage"]
 
-MAX_OWNERS = 100
-_INFERRED_KEYS = frozenset(openlineage.INFERRED)
+# Units planned and written together at most: bounds the statements' sizes and a plan's memory
+# (a background task applies thousands of events in one transaction).
+RUN_LIMIT: Final = 500
 
 
 async def ingest_openlineage(
@@ -106,22 +113,35 @@ async def apply_units(
     *,
     before_each: Callable[[int], Awaitable[None]] | None = None,
 ) -> IngestSummary:
-    """Apply ``units`` in order with one applier; ``before_each(index)`` runs before each unit
-    (a background task's progress point, which may stop the work by raising)."""
-    applier = _Applier(conn, actor, summary)
+    """Apply ``units`` in order: runs of units without renames or drops set-based, the others
+    one at a time; ``before_each(index)`` runs before each unit is applied (a background task's
+    progress point, which may stop the work by raising)."""
+    run: list[tuple[int, IngestUnit]] = []
     for index, unit in enumerate(units):
-        if before_each is not None:
-            await before_each(index)
-        await applier.apply(unit)
+        if unit.renames or unit.drops:
+            await apply_run(conn, actor, run, summary, before_each)
+            run = []
+            if before_each is not None:
+                await before_each(index)
+            await _Applier(conn, actor, summary).apply(unit)
+            continue
+        run.append((index, unit))
+        if len(run) == RUN_LIMIT:
+            await apply_run(conn, actor, run, summary, before_each)
+            run = []
+    await apply_run(conn, actor, run, summary, before_each)
     return summary
 
 
-def _count(counts: ItemCounts, outcome: Outcome) -> None:
-    setattr(counts, outcome.value, getattr(counts, outcome.value) + 1)
-
-
-def _loc_text(loc: Loc) -> str:
-    return ".".join(str(p) for p in loc)
+async def apply_sequentially(
+    conn: Conn, actor: Actor, units: Sequence[IngestUnit], summary: IngestSummary
+) -> IngestSummary:
+    """Apply ``units`` one item at a time through the catalog's functions: the reference
+    semantics that ``apply_units`` keeps (the tests compare the two)."""
+    applier = _Applier(conn, actor, summary)
+    for unit in units:
+        await applier.apply(unit)
+    return summary
 
 
 def _field_spec(field: Any) -> FieldSpec:
@@ -131,19 +151,6 @@ def _field_spec(field: Any) -> FieldSpec:
         nullable=field.nullable,
         description=field.description,
         metadata=field.metadata,
-    )
-
-
-def _merged_field(old: FieldSpec, new: FieldSpec) -> FieldSpec:
-    """A declared column updates what it says and is no longer only inferred."""
-    metadata = {k: v for k, v in old.metadata.items() if k not in _INFERRED_KEYS}
-    metadata.update(new.metadata)
-    return FieldSpec(
-        name=old.name,
-        data_type=new.data_type or old.data_type,
-        nullable=old.nullable,
-        description=new.description or old.description,
-        metadata=metadata,
     )
 
 
@@ -228,41 +235,6 @@ class _Applier:
         self.names.clear()
         self.summary.assets.deleted += 1
 
-    def _create(self, spec: AssetSpec) -> AssetCreate:
-        metadata = merge_metadata(merge_metadata({}, spec.identity), spec.metadata)
-        if spec.aliases:
-            metadata["aliases"] = list(spec.aliases)
-        if spec.run is not None:
-            metadata = merge_metadata(
-                metadata, {"openlineage": {"last_run": merge_run(None, spec.run)}}
-            )
-        return self._validated(
-            spec,
-            type=spec.type,
-            name=spec.name,
-            qualified_name=spec.qualified_name,
-            description=spec.description or "",
-            metadata=metadata,
-            owners=self._owners([], spec),
-        )
-
-    def _validated(self, spec: AssetSpec, **values: Any) -> AssetCreate:
-        try:
-            return AssetCreate(**values)
-        except PydanticValidationError as e:
-            detail = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-            raise Unprocessable(
-                f"{_loc_text(spec.loc)}: {spec.qualified_name!r} cannot be stored: {detail}",
-                errors=[{"loc": list(spec.loc), "msg": detail}],
-            ) from None
-
-    def _owners(self, current: list[str], spec: AssetSpec) -> list[str]:
-        owners = current + [o for o in spec.owners if o not in current]
-        if len(owners) > MAX_OWNERS:
-            self.summary.warn(spec.loc, f"only the first {MAX_OWNERS} owners are kept")
-            owners = owners[:MAX_OWNERS]
-        return owners
-
     async def asset(self, spec: AssetSpec) -> int:
         found = await self.resolve(spec.qualified_name)
         if found is None:
@@ -270,7 +242,8 @@ class _Applier:
                 # A savepoint: when a concurrent writer creates the same name first, this
                 # ingestion updates that asset instead of failing (emitters rarely retry a 409).
                 async with self.conn.transaction():
-                    created = await create_asset(self.conn, self.actor, self._create(spec))
+                    data = created_asset(spec, self.summary.warn)
+                    created = await create_asset(self.conn, self.actor, data)
             except (psycopg.errors.UniqueViolation, Conflict):
                 found = await self.resolve(spec.qualified_name)
                 if found is None:
@@ -283,45 +256,10 @@ class _Applier:
 
         asset_id, exact = found
         current = await lock_asset(self.conn, asset_id, None)
-        if current.type != spec.type.value:
-            both_data = (
-                spec.type in DATA_ASSET_TYPES and AssetType(current.type) in DATA_ASSET_TYPES
-            )
-            if not both_data:
-                raise Unprocessable(
-                    f"{_loc_text(spec.loc)}: {spec.qualified_name!r} is a {current.type} in the "
-                    f"catalog, not a {spec.type.value}: an asset's type cannot change",
-                    errors=[{"loc": list(spec.loc), "msg": "asset type mismatch"}],
-                )
-            if not spec.type_guessed:
-                self.summary.warn(
-                    spec.loc,
-                    f"{spec.qualified_name!r} stays a {current.type} (this source says "
-                    f"{spec.type.value}): an asset's type cannot change",
-                )
-        metadata = current.metadata
-        if exact:
-            metadata = merge_metadata(metadata, spec.identity)
-        metadata = merge_metadata(metadata, spec.metadata)
-        if spec.aliases:
-            known = list(metadata.get("aliases") or [])
-            metadata["aliases"] = known + [a for a in spec.aliases if a not in known]
-        if spec.run is not None:
-            previous = (metadata.get("openlineage") or {}).get("last_run")
-            last_run = merge_run(previous if isinstance(previous, dict) else None, spec.run)
-            metadata = merge_metadata(metadata, {"openlineage": {"last_run": last_run}})
-        wanted = self._validated(
-            spec,
-            type=AssetType(current.type),
-            name=current.name,
-            qualified_name=current.qualified_name,
-            description=current.description if spec.description is None else spec.description,
-            metadata=metadata,
-            owners=self._owners(current.owners, spec),
-        )
+        wanted = merged_asset(current, spec, exact, self.summary.warn)
         asset, outcome = await upsert_asset(self.conn, self.actor, wanted)
         self._remember_tags(asset)
-        _count(self.summary.assets, outcome)
+        count(self.summary.assets, outcome)
         return asset.id
 
     def _remember_tags(self, asset: Asset) -> None:
@@ -330,46 +268,8 @@ class _Applier:
     async def fields(self, asset_id: int, spec: AssetSpec) -> None:
         current = await list_fields(self.conn, asset_id)
         existing = [_field_spec(f) for f in current.fields]
-        if spec.fields is None:
-            wanted = list(existing)
-        elif spec.fields.mode == FieldsMode.REPLACE:
-            # Columns only inferred from column lineage stay (after the declared ones) with the
-            # lineage through them: dropping them would make a replay re-create them, and a
-            # replay must change nothing.
-            declared = {f.name for f in spec.fields.fields}
-            wanted = list(spec.fields.fields) + [
-                f for f in existing if f.metadata.get("inferred") is True and f.name not in declared
-            ]
-        else:
-            given = {f.name: f for f in spec.fields.fields}
-            given_lower = {f.name.lower(): f for f in spec.fields.fields}
-            wanted = []
-            for old in existing:
-                new = given.pop(old.name, None)
-                if new is None and (new := given_lower.get(old.name.lower())) is not None:
-                    given.pop(new.name, None)
-                wanted.append(old if new is None else _merged_field(old, new))
-            wanted += list(given.values())
-        names = {f.name for f in wanted}
-        wanted += [f for f in spec.ensure_fields if f.name not in names]
-        names |= {f.name for f in spec.ensure_fields}
-
-        before = {f.name: (ordinal, f) for ordinal, f in enumerate(existing)}
-        counts = self.summary.fields
-        changed = False
-        for ordinal, field in enumerate(wanted):
-            previous = before.get(field.name)
-            if previous is None:
-                counts.created += 1
-                changed = True
-            elif previous != (ordinal, field):
-                counts.updated += 1
-                changed = True
-            else:
-                counts.unchanged += 1
-        removed = len(before.keys() - names)
-        counts.deleted += removed
-        if changed or removed:
+        wanted = desired_fields(existing, spec)
+        if tally_fields(existing, wanted, self.summary.fields):
             await replace_fields(
                 self.conn,
                 self.actor,
@@ -395,7 +295,7 @@ class _Applier:
         found = await self.resolve(qualified_name)
         if found is None:
             raise Unprocessable(
-                f"{_loc_text(loc)}: no asset has qualified_name {qualified_name!r}",
+                f"{loc_text(loc)}: no asset has qualified_name {qualified_name!r}",
                 errors=[{"loc": list(loc), "msg": f"unknown asset {qualified_name!r}"}],
             )
         return found[0]
@@ -412,7 +312,7 @@ class _Applier:
             source_id=source, target_id=target, type=edge.type, metadata=edge.metadata
         )
         _, outcome = await write_relationship(self.conn, self.actor, data, upsert=True)
-        _count(self.summary.relationships, outcome)
+        count(self.summary.relationships, outcome)
 
     async def column_edge(self, edge: ColumnEdgeSpec, ids: dict[str, int], loc: Loc) -> None:
         source_asset = await self._id(edge.source, ids, loc)
@@ -433,4 +333,4 @@ class _Applier:
             metadata=edge.metadata,
         )
         _, outcome = await write_field_lineage(self.conn, self.actor, data, upsert=True)
-        _count(self.summary.field_lineage, outcome)
+        count(self.summary.field_lineage, outcome)

@@ -2,9 +2,9 @@
 
 A mapper (``openlineage``, ``dbt``) turns an external document into one :class:`IngestUnit` per
 event or manifest, without touching the database; ``apply`` then writes the units in order inside
-one transaction through the catalog's own functions. Everything here merges rather than replaces,
-so a source that knows less (an OpenLineage COMPLETE event without facets) never erases what a
-richer one wrote:
+one transaction (runs of units set-based, see ``bulk_apply``). Everything here merges rather
+than replaces, so a source that knows less (an OpenLineage COMPLETE event without facets) never
+erases what a richer one wrote:
 
 - ``description`` / ``owners``: ``None`` keeps the catalog's value; owners are added, never removed.
 - ``metadata``: one namespace per source (``{"openlineage": {...}}``, ``{"dbt": {...}}``), merged
@@ -185,6 +185,8 @@ class AuditSpec:
     entity_id: str
     after: dict[str, Any]
     once: bool = False
+    # ``after`` as JSON text, when the mapper serialised it anyway (to compute ``entity_id``).
+    after_text: str | None = None
 
 
 @dataclass

@@ -70,6 +70,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, ValidationError
 from pydantic import ValidationError as PydanticValidationError
 
@@ -142,12 +143,23 @@ def _schema() -> dict[str, Any]:
     return schema
 
 
+def _kind_schema(kind: str) -> dict[str, Any]:
+    schema = _schema()
+    return {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": f"#/$defs/{kind}"}
+
+
 @functools.cache
 def _validator(kind: str) -> Draft202012Validator:
-    schema = _schema()
-    return Draft202012Validator(
-        {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": f"#/$defs/{kind}"}
-    )
+    """The reference validator: its errors (and their ``anyOf`` contexts) say what is wrong."""
+    return Draft202012Validator(_kind_schema(kind))
+
+
+@functools.cache
+def _fast_validator(kind: str) -> jsonschema_rs.Validator:
+    """A compiled validator that only answers valid or not, about a hundred times faster than
+    the reference one: most events are valid, and only the others need the reference's
+    detailed errors. Formats are not asserted, as the reference does not assert them either."""
+    return jsonschema_rs.validator_for(_kind_schema(kind), validate_formats=False)
 
 
 class MappedEvents:
@@ -233,6 +245,8 @@ def _tolerated(error: ValidationError) -> bool:
 
 
 def _validate(event: dict[str, Any], kind: str, loc: Loc, warnings: list[tuple[Loc, str]]) -> None:
+    if _fast_validator(kind).is_valid(event):
+        return
     tolerated: list[str] = []
     for error in _validator(kind).iter_errors(event):
         for leaf in _leaves(error):
@@ -429,7 +443,12 @@ def _map_event(raw: Any, loc: Loc, warnings: list[tuple[Loc, str]]) -> IngestUni
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
     unit.audit = AuditSpec(
-        "openlineage.event", "openlineage_event", f"sha256:{digest}", raw, once=True
+        "openlineage.event",
+        "openlineage_event",
+        f"sha256:{digest}",
+        raw,
+        once=True,
+        after_text=canonical,
     )
     return unit
 

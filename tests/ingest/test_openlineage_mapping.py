@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import gzip
 import itertools
+import json
 import uuid
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from headwater.catalog.errors import BadRequest, PayloadTooLarge, Unprocessable
 from headwater.catalog.field_lineage import Transformation
@@ -222,3 +228,72 @@ def test_bodies_decode_within_the_limit() -> None:
         decode_body(gzip.compress(data)[:-6], "gzip", 100)
     with pytest.raises(PayloadTooLarge):
         decode_body(gzip.compress(b"x" * 101), "gzip", 100)
+
+
+# Schema validation: a compiled validator answers first, the reference explains refusals --------
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "marquez"
+
+
+def _corpus() -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = json.loads((SHARED / "seed" / "metadata.json").read_text())
+    for path in sorted((SHARED / "api_test_resources" / "open_lineage").rglob("*.json")):
+        events.append(json.loads(path.read_text()))
+    return events
+
+
+def _reference_errors(event: dict[str, Any]) -> list[Any]:
+    schema = json.loads(
+        (resources.files("headwater.ingest") / "schemas" / "OpenLineage.json").read_text()
+    )
+    kind = "RunEvent" if "run" in event else "DatasetEvent" if "dataset" in event else "JobEvent"
+    ref = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": f"#/$defs/{kind}"}
+    return list(Draft202012Validator(ref).iter_errors(event))
+
+
+def _datasets(event: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [*event.get("inputs", []), *event.get("outputs", [])]
+    return found + ([event["dataset"]] if "dataset" in event else [])
+
+
+def _facets(event: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for d in _datasets(event) for f in d.get("facets", {}).values()]
+
+
+def _set(key: str, value: Any) -> Callable[[list[dict[str, Any]]], None]:
+    def mutate(objects: list[dict[str, Any]]) -> None:
+        for obj in objects:
+            obj[key] = value
+
+    return mutate
+
+
+# Each breaks the schema somewhere the mapper itself does not look first: (objects of an event
+# to change, the change).
+MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], list[dict[str, Any]]], Any]] = {
+    "eventTime a number": (lambda e: [e], _set("eventTime", 1714560000)),
+    "producer a number": (lambda e: [e], _set("producer", 7)),
+    "job facets a list": (lambda e: [e["job"]] if "run" in e else [], _set("facets", [])),
+    "a facet's _producer a number": (_facets, _set("_producer", 3)),
+    "a facet's _deleted a string": (_facets, _set("_deleted", "yes")),
+    "a dataset namespace a number": (_datasets, _set("namespace", 5)),
+}
+
+
+def test_the_compiled_validator_lets_through_only_what_the_reference_accepts() -> None:
+    checked = 0
+    for event in _corpus():
+        mapped = map_events([event])
+        tolerated = any("tolerated" in msg for _, msg in mapped.warnings)
+        # Accepted without a word: the reference schema validator finds nothing either.
+        assert tolerated or _reference_errors(event) == [], event.get("job", event.get("dataset"))
+        for name, (where, mutate) in MUTATIONS.items():
+            broken = copy.deepcopy(event)
+            mutate(where(broken))
+            if broken == event:
+                continue  # nothing to break in this event (no datasets, no facets)
+            assert _reference_errors(broken), name
+            with pytest.raises(Unprocessable):
+                map_events([broken])
+            checked += 1
+    assert checked > 100
