@@ -247,12 +247,9 @@ async def replace_fields(
     )
 
 
-async def _delete_fields(conn: Conn, removed: list[SchemaField]) -> list[Change]:
-    """Delete fields and their lineage; the changes to record, lineage edges first.
-
-    Both are hard deletes, so their events carry a tombstone one version past the last one.
-    """
-    ids = [f.id for f in removed]
+async def delete_field_rows(conn: Conn, ids: list[int]) -> list[Change]:
+    """Hard-delete the fields ``ids`` and the live lineage through them; the lineage changes to
+    record, each event carrying a tombstone one version past the edge's last."""
     edges = await db.fetch_all(conn, Q["lock_live_lineage_of_fields"], {"ids": ids})
     await conn.execute(Q["delete_schema_fields"], {"ids": ids})
     changes: list[Change] = []
@@ -273,6 +270,15 @@ async def _delete_fields(conn: Conn, removed: list[SchemaField]) -> list[Change]
                 payload=lineage_state(tombstone),
             )
         )
+    return changes
+
+
+async def _delete_fields(conn: Conn, removed: list[SchemaField]) -> list[Change]:
+    """Delete fields and their lineage; the changes to record, lineage edges first.
+
+    Both are hard deletes, so their events carry a tombstone one version past the last one.
+    """
+    changes = await delete_field_rows(conn, [f.id for f in removed])
     for field in removed:
         state = _state(field)
         changes.append(

@@ -43,7 +43,7 @@ from headwater.catalog.context import Actor
 from headwater.catalog.db import Conn
 from headwater.catalog.errors import Conflict, Unprocessable
 from headwater.catalog.field_lineage import FieldLineageCreate, FieldLineageState, lineage_state
-from headwater.catalog.fields import FieldSpec, check_unique_names
+from headwater.catalog.fields import FieldSpec, check_unique_names, delete_field_rows
 from headwater.catalog.queries import Q
 from headwater.catalog.relationships import Relationship
 from headwater.catalog.tags import Tag, TagByName
@@ -735,25 +735,7 @@ class _Plan:
                 f.key: f.read_version for f in self.removed
             }:
                 raise _Stale  # a concurrent writer changed or removed one of them
-            edges = await db.fetch_all(conn, Q["lock_live_lineage_of_fields"], {"ids": removed})
-            await conn.execute(Q["delete_schema_fields"], {"ids": removed})
-            for row in edges:
-                edge = FieldLineageState.model_validate(row)
-                tombstone = edge.model_copy(
-                    update={"version": edge.version + 1, "deleted_at": row["removed_at"]}
-                )
-                changes.append(
-                    Change(
-                        "field_lineage.delete",
-                        "field_lineage",
-                        edge.id,
-                        lineage_state(edge),
-                        None,
-                        tombstone.version,
-                        "field_lineage.deleted",
-                        payload=lineage_state(tombstone),
-                    )
-                )
+            changes += await delete_field_rows(conn, removed)
             for gone in self.removed:
                 state = gone.read_state()
                 changes.append(
