@@ -133,3 +133,51 @@ def test_app_role_cannot_rewrite_audits(test_db: TestDatabase) -> None:
     with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="immutable"):
             conn.execute("UPDATE audits SET action = 'y'")
+
+
+def test_alias_lookup_stays_in_the_tenant_and_reaches_its_index(test_db: TestDatabase) -> None:
+    with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
+        tenants = []
+        for slug in ("t1", "t2"):
+            row = conn.execute(
+                "INSERT INTO tenants (slug, name) VALUES (%s, %s) RETURNING id", (slug, slug)
+            ).fetchone()
+            assert row is not None
+            tenants.append(row[0])
+            # The same alias in both tenants, a deleted holder, and an asset without aliases.
+            conn.execute(
+                "INSERT INTO assets (tenant_id, type, name, qualified_name, metadata, deleted_at)"
+                " VALUES (%(t)s, 'table', 'a', 'a', '{\"aliases\": [\"hive://x\"]}', NULL),"
+                "        (%(t)s, 'table', 'b', 'b', '{\"aliases\": [\"hive://x\"]}', now()),"
+                "        (%(t)s, 'table', 'c', 'c', '{}', NULL)",
+                {"t": row[0]},
+            )
+        # Enough assets without aliases that scanning them costs more than the index.
+        conn.execute(
+            "INSERT INTO assets (tenant_id, type, name, qualified_name)"
+            " SELECT %s, 'table', 'n' || g, 'n' || g FROM generate_series(1, 5000) g",
+            (tenants[0],),
+        )
+        conn.execute("ANALYZE assets")
+        expected = conn.execute(
+            "SELECT id FROM assets WHERE tenant_id = %s AND name = 'a'", (tenants[0],)
+        ).fetchall()
+    lookup = "SELECT asset_id FROM headwater_assets_by_alias(%s::text[])"
+    with psycopg.connect(test_db.app_dsn) as conn:
+        assert conn.execute(lookup, (["hive://x"],)).fetchall() == []  # no tenant, no rows
+        conn.execute("SELECT set_config('headwater.tenant_id', %s, true)", (str(tenants[0]),))
+        assert conn.execute(lookup, (["hive://x", "other"],)).fetchall() == expected
+        assert conn.execute(lookup, (["a"],)).fetchall() == []
+    # The function's own query, planned as its owner, reaches the aliases' index: under the
+    # tenant policy alone jsonb's ?| could not use it (the reason the function exists).
+    with psycopg.connect(test_db.admin_dsn) as conn:
+        body = conn.execute(
+            "SELECT prosrc FROM pg_proc WHERE proname = 'headwater_assets_by_alias'"
+        ).fetchone()
+        assert body is not None
+        conn.execute("SET LOCAL ROLE headwater_system")
+        conn.execute("SELECT set_config('headwater.tenant_id', %s, true)", (str(tenants[0]),))
+        plan = conn.execute(
+            "EXPLAIN " + body[0].replace("names", "%(names)s::text[]"), {"names": ["hive://x"]}
+        ).fetchall()
+    assert any("assets_aliases_idx" in row[0] for row in plan), plan

@@ -1,8 +1,7 @@
 -- name: find_asset_id_by_alias
 -- A live asset that lists this name among its aliases (OpenLineage symlinks); oldest first.
-SELECT id FROM assets
- WHERE deleted_at IS NULL AND metadata -> 'aliases' ? %(alias)s::text
- ORDER BY id
+SELECT asset_id AS id FROM headwater_assets_by_alias(ARRAY[%(alias)s::text])
+ ORDER BY asset_id
  LIMIT 1
 
 -- name: audit_entry_exists
@@ -42,10 +41,7 @@ SELECT a.id, a.type, a.name, a.qualified_name, a.description, a.metadata, a.owne
            SELECT id FROM assets
             WHERE deleted_at IS NULL AND qualified_name = ANY(%(names)s::text[])
            UNION
-           -- Row-level security keeps the aliases' GIN index out of reach (jsonb's ? operators
-           -- are not leakproof): this scans the tenant's live assets, once per run.
-           SELECT id FROM assets
-            WHERE deleted_at IS NULL AND metadata -> 'aliases' ?| %(names)s::text[]))
+           SELECT asset_id FROM headwater_assets_by_alias(%(names)s::text[])))
  ORDER BY a.id
    FOR UPDATE OF a
 

@@ -7,9 +7,11 @@
 SELECT id, type, qualified_name, metadata,
        qualified_name = ANY (%(names)s::text[]) AS direct
   FROM assets
- WHERE deleted_at IS NULL
-   AND (qualified_name = ANY (%(names)s::text[])
-        OR metadata -> 'aliases' ?| %(names)s::text[])
+ WHERE id = ANY (ARRAY(
+           SELECT id FROM assets
+            WHERE deleted_at IS NULL AND qualified_name = ANY (%(names)s::text[])
+           UNION
+           SELECT asset_id FROM headwater_assets_by_alias(%(names)s::text[])))
 
 -- name: marquez_fields_by_name
 SELECT id, asset_id, name FROM schema_fields
