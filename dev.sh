@@ -18,6 +18,13 @@ setup() {
         # The PyPI pgserver package is the fallback, but the distribution's server is preferred.
         apt-get update -qq && apt-get install -y -qq postgresql >/dev/null || true
     fi
+    if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null || true
+    fi
+    if ! command -v npm >/dev/null; then
+        echo "dev.sh: npm (Node.js) is needed to build the web UI and lint Cypher: install it" >&2
+        exit 2
+    fi
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
     local stamp="$VENV/.installed" want
     want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
