@@ -181,3 +181,31 @@ def test_alias_lookup_stays_in_the_tenant_and_reaches_its_index(test_db: TestDat
             "EXPLAIN " + body[0].replace("names", "%(names)s::text[]"), {"names": ["hive://x"]}
         ).fetchall()
     assert any("assets_aliases_idx" in row[0] for row in plan), plan
+
+
+def test_log_tables_hold_only_the_transactions_tenant(test_db: TestDatabase) -> None:
+    # Audits and outbox carry no foreign key to tenants (0005): row-level security alone keeps
+    # every row in the tenant the transaction was given.
+    with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
+        ids = [
+            conn.execute(
+                "INSERT INTO tenants (slug, name) VALUES (%s, %s) RETURNING id", (slug, slug)
+            ).fetchone()
+            for slug in ("t1", "t2")
+        ]
+    own, other = (str(row[0]) for row in ids if row is not None)
+    inserts = {
+        "audits": "INSERT INTO audits (tenant_id, action, entity_type, entity_id)"
+        " VALUES (%s, 'x', 'asset', '1')",
+        "outbox": "INSERT INTO outbox (tenant_id, entity_type, entity_id, entity_version,"
+        " event_type, payload) VALUES (%s, 'asset', 1, 1, 'asset.upserted', '{}')",
+    }
+    with psycopg.connect(test_db.app_dsn) as conn:
+        for table, statement in inserts.items():
+            with conn.transaction():
+                conn.execute("SELECT set_config('headwater.tenant_id', %s, true)", (own,))
+                conn.execute(statement, (own,))
+                for tenant in (other, "00000000-0000-0000-0000-000000000000"):
+                    with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                        conn.execute(statement, (tenant,))
+                assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (1,)
