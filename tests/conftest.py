@@ -16,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
+from psycopg import sql
 
 from headwater.catalog import admin
 from headwater.catalog.admin import ApiKeyCreate, UserCreate
@@ -66,6 +67,24 @@ def test_db(pg_cluster: EmbeddedPostgres) -> Iterator[TestDatabase]:
     )
     with psycopg.connect(pg_cluster.admin_dsn, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def table_row_counts(test_db: TestDatabase) -> dict[str, int]:
+    """Rows in every table of the schema, listed from the catalog: a new table is counted too."""
+    with psycopg.connect(test_db.admin_dsn) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+            )
+        ]
+        counts: dict[str, int] = {}
+        for table in tables:
+            query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+            row = conn.execute(query).fetchone()
+            assert row is not None
+            counts[table] = row[0]
+    return counts
 
 
 @pytest.fixture

@@ -7,8 +7,13 @@ from typing import Any
 import httpx
 import psycopg
 
-from tests.conftest import TenantKeys, TestDatabase
+from headwater.api.app import create_app
+from headwater.catalog.db import Database
+from headwater.settings import Settings
+from tests.conftest import TenantKeys, TestDatabase, table_row_counts
 
+# The catalog's tables, for the ingest tests that import ``row_counts``: this module's own tests
+# count every table (``table_row_counts``).
 TABLES = [
     "assets", "schema_fields", "relationships", "field_lineage", "audits", "outbox", "tags",
     "asset_tags",
@@ -73,13 +78,13 @@ async def test_bulk_creates_then_replays_as_unchanged(
         "relationships": {"created": 10, "updated": 0, "unchanged": 0},
         "field_lineage": {"created": 5, "updated": 0, "unchanged": 0},
     }
-    before = row_counts(test_db)
+    before = table_row_counts(test_db)
     again = await client.post("/api/v1/bulk", json=body, headers=tenant.headers("editor"))
     assert again.status_code == 200
     assert again.json()["assets"] == {"created": 0, "updated": 0, "unchanged": 15}
     assert again.json()["relationships"]["unchanged"] == 10
     assert again.json()["field_lineage"]["unchanged"] == 5
-    assert row_counts(test_db) == before  # a replay writes nothing, not even audit rows
+    assert table_row_counts(test_db) == before  # a replay writes nothing, not even audit rows
 
     body["assets"][0]["description"] = "raw orders"
     changed = await client.post("/api/v1/bulk", json=body, headers=tenant.headers("editor"))
@@ -91,13 +96,13 @@ async def test_bulk_of_100_with_one_invalid_item_writes_nothing(
 ) -> None:
     body = pipeline(20)  # 60 assets, 40 field lists, 40 relationships, 20 lineage edges
     body["relationships"][37]["target_qualified_name"] = "db.does_not_exist"
-    before = row_counts(test_db)
+    before = table_row_counts(test_db)
     response = await client.post("/api/v1/bulk", json=body, headers=tenant.headers("editor"))
     assert response.status_code == 422
     problem = response.json()
     assert problem["errors"][0]["loc"] == ["body", "relationships", 37]
     assert "db.does_not_exist" in problem["detail"]
-    assert row_counts(test_db) == before
+    assert table_row_counts(test_db) == before
 
 
 async def test_schema_invalid_item_is_422_with_its_path_and_writes_nothing(
@@ -105,7 +110,7 @@ async def test_schema_invalid_item_is_422_with_its_path_and_writes_nothing(
 ) -> None:
     body = pipeline(3)
     body["assets"][4]["type"] = "spaceship"
-    before = row_counts(test_db)
+    before = table_row_counts(test_db)
     response = await client.post("/api/v1/bulk", json=body, headers=tenant.headers("editor"))
     assert response.status_code == 422
     assert ["body", "assets", 4, "type"] in [e["loc"] for e in response.json()["errors"]]
@@ -114,7 +119,7 @@ async def test_schema_invalid_item_is_422_with_its_path_and_writes_nothing(
     response = await client.post("/api/v1/bulk", json=body, headers=tenant.headers("editor"))
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"][:3] == ["body", "fields", 1]
-    assert row_counts(test_db) == before
+    assert table_row_counts(test_db) == before
 
 
 async def test_unknown_field_in_lineage_and_type_change_are_rejected(
@@ -135,15 +140,36 @@ async def test_unknown_field_in_lineage_and_type_change_are_rejected(
     assert "cannot change" in response.json()["detail"]
 
 
-async def test_bulk_over_the_item_limit_is_refused(
-    client: httpx.AsyncClient, tenant: TenantKeys, settings: Any
+async def test_bulk_over_the_configured_item_limit_is_refused_and_writes_nothing(
+    settings: Settings, tenant: TenantKeys, test_db: TestDatabase
 ) -> None:
-    body = {
-        "assets": [
-            {"type": "table", "name": f"t{i}", "qualified_name": f"db.t{i}"}
-            for i in range(settings.max_bulk_items + 1)
-        ]
+    small = settings.model_copy(update={"max_bulk_items": 4})
+    assert small.database_url is not None
+    app = create_app(small, Database(small.database_url, max_size=2))
+    # A column list counts one, and each of its columns one more: 1 asset + (1 + 2) = 4 items.
+    columns = [{"name": "id", "data_type": "bigint"}, {"name": "email"}]
+    at_limit = {
+        "assets": [{"type": "table", "name": "t", "qualified_name": "db.t"}],
+        "fields": [{"asset_qualified_name": "db.t", "fields": columns}],
     }
-    response = await client.post("/api/v1/bulk", json=body, headers=tenant.headers("editor"))
-    assert response.status_code == 422
-    assert "over the limit" in response.json()["detail"]
+    over_limit = {
+        **at_limit,
+        "fields": [{"asset_qualified_name": "db.t", "fields": [*columns, {"name": "x"}]}],
+    }
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            before = table_row_counts(test_db)
+            refused = await http.post(
+                "/api/v1/bulk", json=over_limit, headers=tenant.headers("editor")
+            )
+            assert refused.status_code == 422
+            assert "5 items" in refused.json()["detail"]
+            assert "over the limit of 4" in refused.json()["detail"]
+            assert refused.json()["errors"][0]["loc"] == ["body"]
+            assert table_row_counts(test_db) == before
+            accepted = await http.post(
+                "/api/v1/bulk", json=at_limit, headers=tenant.headers("editor")
+            )
+            assert accepted.status_code == 200, accepted.text
+            assert accepted.json()["assets"]["created"] == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 import subprocess
 from collections.abc import AsyncIterator
@@ -19,7 +20,8 @@ from headwater.catalog.db import Database
 from headwater.catalog.embedded import EmbeddedPostgres
 from headwater.logging_setup import JsonFormatter
 from headwater.settings import Settings
-from tests.conftest import TenantKeys, TestDatabase
+from tests.conftest import TenantKeys, TestDatabase, table_row_counts
+from tests.search.api_helpers import eventually
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -183,6 +185,25 @@ async def test_every_route_with_an_id_answers_404_for_another_tenant(
     assert checked >= 5
 
 
+MARQUEZ_LINEAGE = "/api/v1/lineage"
+
+
+def _listed(path: str, body: Any) -> set[Any]:
+    """What a list route returned, by the identifier that tells one tenant's rows from another's
+    (ids come from sequences shared by all tenants: the same id is never in both)."""
+    if path == "/api/v1/search":
+        return {hit["asset"]["id"] for hit in body["hits"]}
+    if path == MARQUEZ_LINEAGE:  # Marquez ids are names, the same in both tenants by design
+        return {node["id"] for node in body["graph"]}
+    if path == "/api/v1/admin/sync/drift":
+        return {tenant["tenant_id"] for tenant in body["tenants"]}
+    if isinstance(body, dict) and "items" in body:
+        return {item["id"] for item in body["items"]}
+    if isinstance(body, list):
+        return {item["id"] for item in body}
+    return {body["id"]}  # one object: the tenant, the caller, a lookup
+
+
 async def test_lists_never_show_another_tenants_rows(
     search_client: httpx.AsyncClient,
     database: Database,
@@ -192,24 +213,50 @@ async def test_lists_never_show_another_tenants_rows(
     # The app with its search mirrors: /search is one of the lists.
     mine = await seed(search_client, database, tenant)
     theirs = await seed(search_client, database, other_tenant)
-    for method, path in api_routes():
-        if method != "GET" or _names_an_id(method, path):
-            continue
+    # Marquez names nodes by qualified name, identical in both tenants: one asset only this
+    # tenant has, next to db.orders, tells its lineage graph from the other's.
+    only_mine = await search_client.post(
+        "/api/v1/assets",
+        json={"type": "view", "name": "mine", "qualified_name": "db.only_mine"},
+        headers=tenant.headers("editor"),
+    )
+    linked = await search_client.post(
+        "/api/v1/relationships",
+        json={"source_id": only_mine.json()["id"], "target_id": mine["asset_id"], "type": "USES"},
+        headers=tenant.headers("editor"),
+    )
+    assert linked.status_code == 201, linked.text
+    only_mine_node = "dataset:default:db.only_mine"
+
+    async def listed(path: str, keys: TenantKeys, ids: dict[str, int]) -> set[Any]:
         response = await search_client.get(
-            path, params=_query(method, path, theirs), headers=other_tenant.headers("admin")
+            path, params=_query("GET", path, ids), headers=keys.headers("admin")
         )
-        if path == "/api/v1/assets/lookup":
-            # Same qualified name in both tenants: each sees its own asset.
-            assert response.json()["id"] == theirs["asset_id"]
-            continue
         assert response.status_code == 200, (path, response.text)
-        body = response.json()
-        items = body["items"] if isinstance(body, dict) and "items" in body else body
-        if path == "/api/v1/search":
-            items = [hit["asset"] for hit in body["hits"]]
-        if isinstance(items, list):
-            found = {item["id"] for item in items}
-            assert not found & set(mine.values()) - set(theirs.values()), path
+        return _listed(path, response.json())
+
+    # Search and lineage read mirrors fed from the outbox: wait until they hold the seeded rows.
+    async def mirrored() -> bool:
+        searched = [
+            ids["asset_id"] in await listed("/api/v1/search", keys, ids)
+            for keys, ids in ((tenant, mine), (other_tenant, theirs))
+        ]
+        return all(searched) and only_mine_node in await listed(MARQUEZ_LINEAGE, tenant, mine)
+
+    await eventually(mirrored)
+    lists = [p for m, p in api_routes() if m == "GET" and not _names_an_id(m, p)]
+    assert MARQUEZ_LINEAGE in lists
+    for path in lists:
+        own = await listed(path, tenant, mine)
+        other = await listed(path, other_tenant, theirs)
+        # Both tenants see rows of their own, so an empty overlap says something.
+        assert own, path
+        assert other, path
+        if path == MARQUEZ_LINEAGE:
+            assert only_mine_node in own
+            assert only_mine_node not in other
+        else:
+            assert not own & other, (path, own & other)
 
 
 async def test_viewer_gets_403_on_every_write_endpoint(
@@ -236,6 +283,46 @@ async def test_editor_cannot_administer(client: httpx.AsyncClient, tenant: Tenan
         headers=tenant.headers("editor"),
     )
     assert response.status_code == 403
+
+
+async def test_server_owned_key_fields_are_rejected_with_their_path(
+    client: httpx.AsyncClient, tenant: TenantKeys, test_db: TestDatabase
+) -> None:
+    keys_before = table_row_counts(test_db)["api_keys"]
+    for field, value in [
+        ("key_hash", "00" * 32),
+        ("prefix", "ABCDEFGH1234"),
+        ("revoked_at", None),
+        ("key", "hw_ABCDEFGH1234_" + "x" * 40),
+        ("tenant_id", str(tenant.tenant_id)),
+    ]:
+        response = await client.post(
+            "/api/v1/api-keys",
+            json={"user_id": tenant.admin_user_id, field: value},
+            headers=tenant.headers("admin"),
+        )
+        assert response.status_code == 422, (field, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert ["body", field] in [e["loc"] for e in response.json()["errors"]], field
+    assert table_row_counts(test_db)["api_keys"] == keys_before
+
+
+async def test_editor_cannot_give_itself_roles(
+    client: httpx.AsyncClient, tenant: TenantKeys
+) -> None:
+    me = (await client.get("/api/v1/me", headers=tenant.headers("editor"))).json()
+    assert me["roles"] == ["editor"]
+    response = await client.patch(
+        f"/api/v1/users/{me['id']}",
+        json={"version": me["version"], "roles": ["admin"]},
+        headers=tenant.headers("editor"),
+    )
+    assert response.status_code == 403
+    # Refused outright, not merely hidden: the editor's key still cannot administer.
+    assert (await client.get("/api/v1/users", headers=tenant.headers("editor"))).status_code == 403
+    after = await client.get(f"/api/v1/users/{me['id']}", headers=tenant.headers("admin"))
+    assert after.json()["roles"] == ["editor"]
+    assert after.json()["version"] == me["version"]
 
 
 @pytest.mark.parametrize(
@@ -351,13 +438,32 @@ async def test_body_over_the_limit_is_413_with_or_without_content_length(
             assert ok.status_code == 201
 
 
+async def _pooled_session(database: Database) -> dict[str, Any]:
+    """The backend and tenant setting of a pooled connection, outside any transaction."""
+    async with database.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT pg_backend_pid() AS pid,"
+            " current_setting('headwater.tenant_id', true) AS tenant_id"
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
 async def test_one_connection_pool_never_leaks_a_tenant_between_requests(
     settings: Settings, tenant: TenantKeys, other_tenant: TenantKeys
 ) -> None:
-    """Interleaved requests of two tenants, some failing mid-transaction, share one connection."""
+    """Interleaved requests of two tenants share one connection; some fail mid-transaction, in
+    the domain checks or with a real SQL error from Postgres."""
     assert settings.database_url is not None
-    app = create_app(settings, Database(settings.database_url, min_size=1, max_size=1))
+    database = Database(settings.database_url, min_size=1, max_size=1)
+    app = create_app(settings, database)
+    # 2,000 characters, within the model's limit, but 8 kB: the INSERT reaches Postgres, whose
+    # unique index on qualified names cannot hold the entry (program_limit_exceeded).
+    rng = random.Random(3)
+    unindexable = "".join(chr(rng.randrange(0x10000, 0x1F000)) for _ in range(2000))
     async with app.router.lifespan_context(app):
+        backend = (await _pooled_session(database))["pid"]
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             own: dict[str, set[int]] = {"a": set(), "b": set()}
@@ -371,7 +477,7 @@ async def test_one_connection_pool_never_leaks_a_tenant_between_requests(
                     own[label].add(r.json()["id"])
 
             async def call(label: str, keys: TenantKeys, i: int) -> tuple[str, httpx.Response]:
-                if i % 3 == 0:  # fails after taking a row lock: stale version
+                if i % 4 == 0:  # fails after taking a row lock: stale version
                     target = min(own[label])
                     r = await http.patch(
                         f"/api/v1/assets/{target}",
@@ -379,24 +485,36 @@ async def test_one_connection_pool_never_leaks_a_tenant_between_requests(
                         headers=keys.headers("editor"),
                     )
                     return "conflict", r
-                if i % 3 == 1:  # fails on a unique name inside the transaction
+                if i % 4 == 1:  # fails on a unique name inside the transaction
                     r = await http.post(
                         "/api/v1/assets",
                         json={"type": "table", "name": "dup", "qualified_name": "q0"},
                         headers=keys.headers("editor"),
                     )
                     return "duplicate", r
+                if i % 4 == 2:  # Postgres fails the INSERT: the transaction is aborted
+                    r = await http.post(
+                        "/api/v1/assets",
+                        json={"type": "table", "name": "wide", "qualified_name": unindexable},
+                        headers=keys.headers("editor"),
+                    )
+                    return "sql_error", r
                 return label, await http.get("/api/v1/assets", headers=keys.headers())
 
             calls = [
                 call(label, keys, i)
-                for i in range(30)
+                for i in range(32)
                 for label, keys in (("a", tenant), ("b", other_tenant))
             ]
             for kind, response in await asyncio.gather(*calls):
-                if kind == "conflict":
-                    assert response.status_code == 409
-                elif kind == "duplicate":
-                    assert response.status_code == 409
+                if kind in ("conflict", "duplicate"):
+                    assert response.status_code == 409, response.text
+                elif kind == "sql_error":
+                    assert response.status_code == 422, response.text
+                    assert "assets_tenant_qualified_name_key" in response.json()["detail"]
                 else:
                     assert {a["id"] for a in response.json()["items"]} == own[kind]
+        # The one connection served every request, and kept no tenant once they were done.
+        after = await _pooled_session(database)
+        assert after["pid"] == backend
+        assert after["tenant_id"] in (None, "")

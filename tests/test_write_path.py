@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 import httpx
 import psycopg
 
-from tests.conftest import TenantKeys, TestDatabase
+from tests.conftest import TenantKeys, TestDatabase, table_row_counts
 
 ORDERS = {
     "type": "table",
@@ -185,3 +186,59 @@ async def test_pagination_by_cursor_and_cap(client: httpx.AsyncClient, tenant: T
     assert capped.json()["limit"] == 500
     bad = await client.get("/api/v1/assets", params={"cursor": "@@@"}, headers=tenant.headers())
     assert bad.status_code == 422
+
+
+async def test_list_filters_by_type_and_by_tag(
+    client: httpx.AsyncClient, tenant: TenantKeys
+) -> None:
+    editor = tenant.headers("editor")
+    ids: dict[str, int] = {}
+    for name, kind in {"orders": "table", "users": "table", "sales": "view", "load": "job"}.items():
+        asset = await _create(client, tenant, type=kind, name=name, qualified_name=f"db.{name}")
+        ids[name] = asset["id"]
+    pii = (await client.post("/api/v1/tags", json={"name": "pii"}, headers=editor)).json()
+    gold = (await client.post("/api/v1/tags", json={"name": "gold"}, headers=editor)).json()
+    for name, tag in [("orders", pii), ("sales", pii), ("load", gold)]:
+        attached = await client.put(f"/api/v1/assets/{ids[name]}/tags/{tag['id']}", headers=editor)
+        assert attached.status_code == 200, attached.text
+
+    async def listed(**params: str) -> set[int]:
+        response = await client.get("/api/v1/assets", params=params, headers=tenant.headers())
+        assert response.status_code == 200, response.text
+        return {asset["id"] for asset in response.json()["items"]}
+
+    assert await listed(type="table") == {ids["orders"], ids["users"]}
+    assert await listed(type="job") == {ids["load"]}
+    assert await listed(type="dashboard") == set()
+    assert await listed(tag="pii") == {ids["orders"], ids["sales"]}
+    assert await listed(tag="PII") == {ids["orders"], ids["sales"]}  # tag names ignore case
+    assert await listed(tag="gold") == {ids["load"]}
+    assert await listed(tag="no-such-tag") == set()
+    assert await listed(type="table", tag="pii") == {ids["orders"]}
+    bad = await client.get("/api/v1/assets", params={"type": "spaceship"}, headers=editor)
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert ["query", "type"] in [e["loc"] for e in bad.json()["errors"]]
+
+
+async def test_values_postgres_cannot_store_are_422_and_write_nothing(
+    client: httpx.AsyncClient, tenant: TenantKeys, test_db: TestDatabase
+) -> None:
+    """Inputs the models let through but Postgres refuses are the client's to fix, not 500s."""
+    rng = random.Random(2)
+    # 2,000 characters (within the model's limit) but 8 kB: over what a btree entry may hold.
+    wide = "".join(chr(rng.randrange(0x10000, 0x1F000)) for _ in range(2000))
+    refused: list[dict[str, Any]] = [
+        {"name": "or\x00ders"},  # text cannot hold NUL (psycopg refuses before sending)
+        {"metadata": {"note": "\x00"}},  # nor can jsonb (Postgres refuses the \u0000 escape)
+        {"qualified_name": wide},  # the unique index on qualified names cannot take it
+    ]
+    before = table_row_counts(test_db)
+    for override in refused:
+        response = await client.post(
+            "/api/v1/assets", json={**ORDERS, **override}, headers=tenant.headers("editor")
+        )
+        assert response.status_code == 422, (override.keys(), response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    assert table_row_counts(test_db) == before
+    await _create(client, tenant)  # and the connection that saw the errors still serves

@@ -70,6 +70,12 @@ class Database:
                 yield conn
         except psycopg.errors.IntegrityError as e:
             raise translate_integrity_error(e) from e
+        except (psycopg.DataError, psycopg.errors.ProgramLimitExceeded) as e:
+            # Values the input models let through but Postgres cannot store (a NUL character, an
+            # entry too large for its index) are the client's to fix, not a server error.
+            raise Unprocessable(
+                f"the database refused a value: {e.diag.message_primary or e}"
+            ) from e
 
 
 def translate_integrity_error(e: psycopg.errors.IntegrityError) -> HeadwaterError:
