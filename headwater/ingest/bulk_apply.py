@@ -227,6 +227,56 @@ class _EdgeWrite(NamedTuple):
 
 
 @dataclass(frozen=True)
+class _EdgeKind:
+    """What sets the edge tables a run writes apart, so that one writer serves them all."""
+
+    # The audit entity type, and the prefix of its actions and outbox event type.
+    entity: str
+    # The named statements that insert new edges and update (or revive) stored ones.
+    insert: str
+    update: str
+    # The columns of an edge's key, in ``_EdgeWrite.key`` order: the first two hold its ends
+    # (keys of the run's rows until they are created), any others values as they are.
+    key: tuple[str, ...]
+    # The columns of an edge's content, in ``_Edge.content`` order.
+    content: tuple[str, ...]
+    # A stored row's audit and outbox state, as the sequential applier's write records it.
+    state: Callable[[dict[str, Any]], dict[str, Any]]
+
+    def keyed(self, key: tuple[Any, ...]) -> dict[str, Any]:
+        return dict(zip(self.key, key, strict=True))
+
+    def columns(self, edge: _Edge) -> dict[str, Any]:
+        return dict(zip(self.content, edge.content, strict=True))
+
+
+def _relationship_state(row: dict[str, Any]) -> dict[str, Any]:
+    return Relationship.model_validate(row).model_dump(mode="json", include=_RELATIONSHIP_STATE)
+
+
+def _field_lineage_state(row: dict[str, Any]) -> dict[str, Any]:
+    return lineage_state(FieldLineageState.model_validate(row))
+
+
+_RELATIONSHIPS: Final = _EdgeKind(
+    entity="relationship",
+    insert="ingest_insert_relationships",
+    update="ingest_update_relationships",
+    key=("source_id", "target_id", "type"),
+    content=("metadata",),
+    state=_relationship_state,
+)
+_FIELD_LINEAGE: Final = _EdgeKind(
+    entity="field_lineage",
+    insert="ingest_insert_field_lineage",
+    update="ingest_update_field_lineage",
+    key=("source_field_id", "target_field_id"),
+    content=("transformation", "description", "metadata"),
+    state=_field_lineage_state,
+)
+
+
+@dataclass(frozen=True)
 class _FieldsRemoved:
     keys: frozenset[int]
 
@@ -629,8 +679,8 @@ class _Plan:
         updated = await self._write_assets(conn, ids)
         children = await self._write_fields(conn, ids)
         children += await self._write_tags(conn, ids)
-        children += await self._write_relationships(conn, ids)
-        children += await self._write_lineage(conn, ids)
+        children += await self._write_edges(conn, ids, _RELATIONSHIPS, self.relationships)
+        children += await self._write_edges(conn, ids, _FIELD_LINEAGE, self.lineage)
         # Asset states are read once the tags are attached (a state lists them), and recorded
         # before the rows that hang off the assets, as the sequential applier records them.
         assets = await self._asset_changes(conn, ids, updated)
@@ -878,19 +928,27 @@ class _Plan:
             )
         return changes
 
-    async def _write_relationships(self, conn: Conn, ids: dict[int, int]) -> list[Change]:
-        written = [(k, e) for k, e in self.relationships.items() if e.written]
+    async def _write_edges(
+        self,
+        conn: Conn,
+        ids: dict[int, int],
+        kind: _EdgeKind,
+        edges: dict[tuple[Any, ...], _Edge],
+    ) -> list[Change]:
+        """Write the ``edges`` of ``kind`` the run wrote: update or revive the stored ones, insert
+        the new ones, and return their changes as the sequential applier's writes record them."""
+        written = [(k, e) for k, e in edges.items() if e.written]
         updates = [(e.row, e) for _, e in written if e.row is not None]
         changes: list[Change] = []
         if updates:
             rows = await _rows(
                 conn,
-                "ingest_update_relationships",
+                kind.update,
                 [
                     {
                         "id": row["id"],
                         "read_version": row["version"],
-                        "metadata": e.content[0],
+                        **kind.columns(e),
                         "version": e.version,
                     }
                     for row, e in updates
@@ -899,158 +957,57 @@ class _Plan:
             if len(rows) < len(updates):
                 raise _Stale  # a concurrent writer changed one of these edges
             for row, e in updates:
-                before = Relationship.model_validate(row)
-                state = {**before.model_dump(mode="json", include=_RELATIONSHIP_STATE)}
-                after = {**state, "metadata": e.content[0], "version": e.version}
-                action = (
-                    "relationship.update" if before.deleted_at is None else "relationship.create"
-                )
+                state = kind.state(row)
+                # Reviving a soft-deleted edge is recorded as its creation.
+                verb = "update" if state["deleted_at"] is None else "create"
+                after = {**state, **kind.columns(e), "version": e.version, "deleted_at": None}
                 changes.append(
                     Change(
-                        action,
-                        "relationship",
-                        before.id,
-                        state,
-                        {**after, "deleted_at": None},
-                        e.version,
-                        "relationship.upserted",
-                    )
-                )
-        inserts = [(k, e) for k, e in written if e.row is None]
-        if inserts:
-            rows = await _rows(
-                conn,
-                "ingest_insert_relationships",
-                [
-                    {
-                        "ord": n,
-                        "source_id": ids.get(k[0], k[0]),
-                        "target_id": ids.get(k[1], k[1]),
-                        "type": k[2],
-                        "metadata": e.content[0],
-                        "version": e.version,
-                    }
-                    for n, (k, e) in enumerate(inserts)
-                ],
-                actor=self.actor.user_id,
-            )
-            if len(rows) < len(inserts):
-                raise _Stale  # a concurrent writer created one of these edges
-            got = {(r["source_id"], r["target_id"], r["type"]): int(r["id"]) for r in rows}
-            for k, e in inserts:
-                key = (ids.get(k[0], k[0]), ids.get(k[1], k[1]), k[2])
-                state = {
-                    "id": got[key],
-                    "source_id": key[0],
-                    "target_id": key[1],
-                    "type": key[2],
-                    "metadata": e.content[0],
-                    "version": e.version,
-                    "deleted_at": None,
-                }
-                changes.append(
-                    Change(
-                        "relationship.create",
-                        "relationship",
+                        f"{kind.entity}.{verb}",
+                        kind.entity,
                         state["id"],
-                        None,
-                        state,
-                        e.version,
-                        "relationship.upserted",
-                    )
-                )
-        return changes
-
-    async def _write_lineage(self, conn: Conn, ids: dict[int, int]) -> list[Change]:
-        written = [(k, e) for k, e in self.lineage.items() if e.written]
-        updates = [(e.row, e) for _, e in written if e.row is not None]
-        changes: list[Change] = []
-        if updates:
-            rows = await _rows(
-                conn,
-                "ingest_update_field_lineage",
-                [
-                    {
-                        "id": row["id"],
-                        "read_version": row["version"],
-                        "transformation": e.content[0],
-                        "description": e.content[1],
-                        "metadata": e.content[2],
-                        "version": e.version,
-                    }
-                    for row, e in updates
-                ],
-            )
-            if len(rows) < len(updates):
-                raise _Stale  # a concurrent writer changed one of these edges
-            for row, e in updates:
-                before = FieldLineageState.model_validate(row)
-                state = lineage_state(before)
-                action = (
-                    "field_lineage.update" if before.deleted_at is None else "field_lineage.create"
-                )
-                after = {
-                    **state,
-                    "transformation": e.content[0],
-                    "description": e.content[1],
-                    "metadata": e.content[2],
-                    "version": e.version,
-                    "deleted_at": None,
-                }
-                changes.append(
-                    Change(
-                        action,
-                        "field_lineage",
-                        before.id,
                         state,
                         after,
                         e.version,
-                        "field_lineage.upserted",
+                        f"{kind.entity}.upserted",
                     )
                 )
-        inserts = [(k, e) for k, e in written if e.row is None]
+        # Keyed by the ids of their ends: those this run created have theirs now.
+        inserts = [
+            ((ids.get(k[0], k[0]), ids.get(k[1], k[1]), *k[2:]), e)
+            for k, e in written
+            if e.row is None
+        ]
         if inserts:
             rows = await _rows(
                 conn,
-                "ingest_insert_field_lineage",
+                kind.insert,
                 [
-                    {
-                        "ord": n,
-                        "source_field_id": ids.get(k[0], k[0]),
-                        "target_field_id": ids.get(k[1], k[1]),
-                        "transformation": e.content[0],
-                        "description": e.content[1],
-                        "metadata": e.content[2],
-                        "version": e.version,
-                    }
-                    for n, (k, e) in enumerate(inserts)
+                    {"ord": n, **kind.keyed(key), **kind.columns(e), "version": e.version}
+                    for n, (key, e) in enumerate(inserts)
                 ],
                 actor=self.actor.user_id,
             )
             if len(rows) < len(inserts):
                 raise _Stale  # a concurrent writer created one of these edges
-            got = {(r["source_field_id"], r["target_field_id"]): int(r["id"]) for r in rows}
-            for k, e in inserts:
-                pair = (ids.get(k[0], k[0]), ids.get(k[1], k[1]))
+            got = {tuple(r[c] for c in kind.key): int(r["id"]) for r in rows}
+            for key, e in inserts:
                 state = {
-                    "id": got[pair],
-                    "source_field_id": pair[0],
-                    "target_field_id": pair[1],
-                    "transformation": e.content[0],
-                    "description": e.content[1],
-                    "metadata": e.content[2],
+                    "id": got[key],
+                    **kind.keyed(key),
+                    **kind.columns(e),
                     "version": e.version,
                     "deleted_at": None,
                 }
                 changes.append(
                     Change(
-                        "field_lineage.create",
-                        "field_lineage",
+                        f"{kind.entity}.create",
+                        kind.entity,
                         state["id"],
                         None,
                         state,
                         e.version,
-                        "field_lineage.upserted",
+                        f"{kind.entity}.upserted",
                     )
                 )
         return changes
