@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from neo4j import AsyncDriver, AsyncGraphDatabase
 from neo4j.exceptions import DriverError, Neo4jError
 
+from headwater.aio import stop_task
 from headwater.api.app import create_app
 from headwater.api.mirrors import MirrorAdmin
 from headwater.catalog.db import Database, check_app_role, migrate
@@ -177,9 +178,7 @@ async def embedded_mirrors(
         try:
             yield
         finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
     finally:
         await database.close()
 
@@ -302,9 +301,7 @@ async def task_runner(
             try:
                 yield running
             finally:
-                running.cancel()
-                with suppress(asyncio.CancelledError):
-                    await running
+                await stop_task(running)
         finally:
             await worker_database.close()
     finally:

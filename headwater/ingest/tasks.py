@@ -70,6 +70,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from headwater.aio import stop_task
 from headwater.catalog import task_queue, tasks
 from headwater.catalog.context import Actor
 from headwater.catalog.db import Conn, Database
@@ -752,9 +753,7 @@ class TaskRunner:
                     async with ctx.transaction() as conn:
                         await ctx.complete(conn, result)
             finally:
-                reporter.cancel()
-                with suppress(asyncio.CancelledError):
-                    await reporter
+                await stop_task(reporter)
         except TaskStopped:
             async with ctx.transaction() as conn:
                 outcome = await tasks.get_task(conn, task.id)

@@ -30,6 +30,7 @@ from typing import Final
 
 from pymilvus.exceptions import MilvusException
 
+from headwater.aio import stop_task
 from headwater.catalog.db import Database
 from headwater.search.embeddings import Embedder, EmbeddingCache
 from headwater.search.fulltext_elasticsearch import ElasticsearchEngine, connect
@@ -231,11 +232,7 @@ def shared_search_sinks(settings: Settings) -> list[SearchSink]:
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
-    """Cancel ``task`` until it has ended: on Python 3.11 a cancellation can be swallowed (by
-    ``asyncio.wait_for`` when its inner wait completes at the same moment), and shutdown must
-    not hang on that."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=1.0)
-    if not task.cancelled() and (error := task.exception()) is not None:
+    try:
+        await stop_task(task)
+    except Exception as error:
         log.error("search sync stopped on an error", extra={"error": repr(error)})
