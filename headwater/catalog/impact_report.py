@@ -69,6 +69,7 @@ from headwater.graph.impact import (
     AffectedColumn,
     Basis,
     Evidence,
+    EvidenceSource,
     FlowEdges,
     ImpactGraph,
     ImpactQuery,
@@ -77,6 +78,7 @@ from headwater.graph.impact import (
     analyze,
     worst,
 )
+from headwater.graph.memory import MemoryGraphEngine
 from headwater.graph.model import FLOW_DIRECTIONS, Edge, Flow, NodeRef, UnknownNode
 
 __all__ = [
@@ -666,8 +668,15 @@ async def run_impact(
         limit=nodes,
     )
     await db.fetch_one(conn, Q["impact_without_jit"])
+    # The memory engine holds the region's edges in-process, read under the lock its traversals
+    # take; other engines (Neo4j) are asked nothing more: the catalog's statements supply them.
+    evidence: EvidenceSource = (
+        graph.impact_evidence(tenant_id)
+        if isinstance(graph, MemoryGraphEngine)
+        else PostgresEvidence(conn)
+    )
     try:
-        result = await analyze(graph, tenant_id, query, PostgresEvidence(conn))
+        result = await analyze(graph, tenant_id, query, evidence)
     except UnknownNode as e:
         raise GraphBehind(
             f"the lineage graph has not caught up with {asset.qualified_name} yet "

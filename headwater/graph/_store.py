@@ -148,6 +148,20 @@ class _IdIndex:
             return i if self.sorted_rows is None else int(self.sorted_rows[i])
         return -1
 
+    def find_many(self, ids: I64) -> I32:
+        """The rows of ``ids`` (-1 where none), by one binary search over the sorted index; only
+        the ids it lacks are looked up in the dict of later rows (the delta: few)."""
+        at = np.searchsorted(self.sorted_ids, ids)
+        hit = at < len(self.sorted_ids)
+        hit[hit] = self.sorted_ids[at[hit]] == ids[hit]
+        rows = np.full(len(ids), -1, np.int32)
+        rows[hit] = at[hit] if self.sorted_rows is None else self.sorted_rows[at[hit]]
+        if self.extra:
+            missing = np.flatnonzero(~hit)
+            found = [self.extra.get(i, -1) for i in ids[missing].tolist()]
+            rows[missing] = np.array(found, np.int32)
+        return rows
+
 
 def _newer(index: _IdIndex, versions: I32, id: int, version: int) -> int | None:
     """The row holding ``id`` (-1 when none does), or None when the version held is not older
@@ -193,6 +207,9 @@ class Vertices:
 
     def find(self, id: int) -> int:
         return self.index.find(id)
+
+    def find_many(self, ids: I64) -> I32:
+        return self.index.find_many(ids)
 
     def ensure(self, id: int) -> int:
         """The row of ``id``, appending a placeholder (version 0, not live) when unknown."""

@@ -17,7 +17,8 @@ to everything downstream of it at table level:
 A closure reports one tree edge per node; the rules also need, for the region the waves reached,
 its flow relationships, which of its assets have column lineage, and which assets the changed
 columns' lineage feeds. One call to an :class:`EvidenceSource` per wave supplies those
-(Postgres in the API, :class:`GraphDataEvidence` over a snapshot in tests and benchmarks), and
+(the memory engine's own tables, ``MemoryGraphEngine.impact_evidence``; the catalog in Postgres
+for other engines; :class:`GraphDataEvidence` over a snapshot in tests and benchmarks), and
 :func:`assess` applies the rules below, as array passes over the region. Nothing is read per
 column or per asset.
 

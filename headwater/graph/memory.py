@@ -18,12 +18,17 @@ its answer, not of the graph, so walks pick their way by size:
   node both sides reach.
 * **All simple paths**: :func:`~headwater.graph.engine.simple_paths` over the hops into the
   nodes a reverse BFS from the target finds close enough.
+* **Impact evidence** (:class:`MemoryEvidence`): the edges of a reached region that the impact
+  rules need, gathered from the CSR slices of the region's assets and columns at once, so an
+  analysis over the memory engine asks Postgres nothing.
 
 Measured in-process on a bench-generated tenant (100k assets, 520k relationships, 905k fields,
 2M field-lineage edges; ``bench/generator.py``) on a shared, busy 2-core machine: a downstream
 closure reaching ~20k assets takes ~5.5 ms (p50) with distances, tree edges and sorted rows,
 1.8 times scipy's bare ``breadth_first_order`` (order only) on the same graph; one reaching a
-few nodes ~0.1-0.2 ms; a shortest path of 2-6 hops ~0.3 ms.
+few nodes ~0.1-0.2 ms; a shortest path of 2-6 hops ~0.3 ms. The impact evidence of a region of
+6,640 assets (42k columns, 25k flow relationships; a 20k-asset tenant) takes ~20 ms, where the
+catalog's statements took ~430 ms.
 
 Methods are ``async`` for the :class:`~headwater.graph.engine.GraphEngine` interface but run
 synchronously (no awaits inside): each holds its tenant's lock for the duration, so the engine is
@@ -36,7 +41,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 from uuid import UUID
 
 import numpy as np
@@ -57,6 +62,7 @@ from headwater.graph.engine import (
     ViewQuery,
     simple_paths,
 )
+from headwater.graph.impact import Evidence, FlowEdges
 from headwater.graph.model import (
     CONTAINS,
     ApplyResult,
@@ -75,7 +81,7 @@ from headwater.graph.model import (
     ViewSide,
 )
 
-__all__ = ["SMALL_WALK", "MemoryGraphEngine"]
+__all__ = ["SMALL_WALK", "MemoryEvidence", "MemoryGraphEngine"]
 
 ASSETS: Final = 0
 FIELDS: Final = 1
@@ -954,6 +960,118 @@ def _with_fields(
         edges += _flow_edges(g, FIELDS, np.unique(e[~g.fields.open[nbr]]).tolist())
 
 
+# --- impact evidence ------------------------------------------------------------------------------
+
+_Int = TypeVar("_Int", np.int32, np.int64)
+
+
+def _distinct(values: NDArray[_Int]) -> NDArray[_Int]:
+    """``values`` sorted, each once: a sort and one comparison pass (np.unique hashes first,
+    several times slower on arrays of this size)."""
+    ordered = np.sort(values)
+    first = np.ones(len(ordered), bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first]
+
+
+def _known(table: Vertices, ids: Sequence[int]) -> I32:
+    """The rows of those of ``ids`` the table holds, sorted, each once."""
+    rows = table.find_many(np.asarray(ids, np.int64))
+    known: I32 = _distinct(rows[rows >= 0])
+    return known
+
+
+def _marked(table: Vertices, marks: I32, rows: I32) -> I32:
+    """Those of ``rows`` (visible, sorted) that are among ``marks`` (visible, repeats allowed):
+    with the marks closed for a moment, each row is one read of its flag, and no sort."""
+    with _in_view(table, marks):
+        found: I32 = rows[~table.open[rows]]
+    return found
+
+
+def _region_evidence(
+    g: TenantGraph, assets: Sequence[int], tainted_fields: Sequence[int], seeds: Sequence[int]
+) -> Evidence:
+    """The :class:`~headwater.graph.impact.Evidence` of a region, by the visibility rules every
+    query follows: what the catalog's statements (``PostgresEvidence``) read for a graph in sync
+    with it. A few gathers over the CSR slices of the region's assets, its columns and the
+    tainted columns; nothing per node in Python. Between queries a node's ``open`` flag is its
+    visibility (a field's includes its asset's), so each test is one read of a flag."""
+    asset_ids, field_ids, owner = g.assets.ids, g.fields.ids, g.fields.attr
+    region = _known(g.assets, assets)
+    region = region[g.assets.open[region]]
+    tainted = _known(g.fields, tainted_fields)
+    tainted = tainted[g.fields.open[tainted]]
+    # Like the catalog's statement, direct lineage may start at any column it holds, even one of
+    # a deleted asset (analyze asks about visible ones only: its closure starts from them).
+    seeded = _known(g.fields, seeds)
+    seeded = seeded[g.fields.live[seeded]]
+    with _in_view(g.assets, region):
+        # A visible asset is in the region now exactly when it is closed. A flow relationship
+        # sits in the slice of its upstream end, once: those into the region.
+        down, rels, _ = g.rel_flow.gather(region, True, False)
+        rels = rels[g.assets.live[down] & ~g.assets.open[down] & ~g.rels.deleted[rels]]
+        # Column lineage from a tainted column into a visible one of the region.
+        targets, edges, sources = g.lin_flow.gather(tainted, True)
+        assert sources is not None
+        keep = ~g.lineage.deleted[edges] & g.fields.open[targets]
+        fed = owner[targets[keep]]
+        inside = ~g.assets.open[fed]
+        # (upstream row, downstream row) packed in one int64, so repeated pairs sort together.
+        pairs = _distinct((owner[sources[keep][inside]].astype(np.int64) << 32) | fed[inside])
+    rels = rels[np.argsort(g.rels.ids[rels])]
+    # The region's columns (the delta may still list a field under a former owner), and those
+    # that column lineage from a visible column ends in.
+    columns, _, holders = g.members.gather(region, True)
+    assert holders is not None
+    held = (owner[columns] == holders) & g.fields.live[columns]
+    columns, holders = columns[held], holders[held]
+    upstream, inbound, receiving = g.lin_flow.gather(columns, False)
+    assert receiving is not None
+    described = receiving[~g.lineage.deleted[inbound] & g.fields.open[upstream]]
+    into, direct, _ = g.lin_flow.gather(seeded, True, False)
+    direct = direct[~g.lineage.deleted[direct] & g.fields.open[into]]
+    direct = direct[np.argsort(g.lineage.ids[direct])]
+    return Evidence(
+        flows=FlowEdges(
+            g.rels.ids[rels],
+            asset_ids[g.rels.src[rels]],
+            asset_ids[g.rels.dst[rels]],
+            Labels(g.rels.type[rels], tuple(g.rel_types.names)),
+        ),
+        lineage_targets=asset_ids[_marked(g.assets, owner[described], region)],
+        carrying_pairs=set(
+            zip(
+                asset_ids[pairs >> 32].tolist(),
+                asset_ids[pairs & 0xFFFFFFFF].tolist(),
+                strict=True,
+            )
+        ),
+        with_columns=asset_ids[_marked(g.assets, holders, region)],
+        field_assets=dict(
+            zip(field_ids[tainted].tolist(), asset_ids[owner[tainted]].tolist(), strict=True)
+        ),
+        direct=_flow_edges(g, FIELDS, direct.tolist()),
+    )
+
+
+class MemoryEvidence:
+    """:class:`~headwater.graph.impact.EvidenceSource` over a :class:`MemoryGraphEngine`'s own
+    tables, for one tenant: the evidence an impact analysis needs comes from the graph its
+    traversals walked, read under the same tenant lock, with no round trip to Postgres."""
+
+    def __init__(self, engine: MemoryGraphEngine, tenant_id: UUID) -> None:
+        self.engine = engine
+        self.tenant_id = tenant_id
+
+    async def evidence(
+        self, assets: Sequence[int], tainted_fields: Sequence[int], seeds: Sequence[int]
+    ) -> Evidence:
+        g = self.engine._graph(self.tenant_id)
+        with g.lock:
+            return _region_evidence(g, assets, tainted_fields, seeds)
+
+
 # --- the engine -----------------------------------------------------------------------------------
 
 
@@ -1019,6 +1137,10 @@ class MemoryGraphEngine(GraphEngine):
     async def close(self) -> None:
         with self._guard:
             self._tenants.clear()
+
+    def impact_evidence(self, tenant_id: UUID) -> MemoryEvidence:
+        """The evidence source of a tenant's impact analyses (see :class:`MemoryEvidence`)."""
+        return MemoryEvidence(self, tenant_id)
 
     def compact(self, tenant_id: UUID) -> None:
         """Fold the tenant's delta into its base now (tests and benchmarks)."""
