@@ -82,7 +82,8 @@ async def test_audit_row_holds_exact_before_and_after(
     after = response.json()
     with psycopg.connect(test_db.admin_dsn) as conn:
         row = conn.execute(
-            "SELECT action, before, after, user_agent, request_id, actor_user_id FROM audits"
+            "SELECT action, before, after, user_agent, request_id, actor_user_id, host(ip)"
+            " FROM audits"
             " WHERE entity_type = 'asset' AND entity_id = %s AND action = 'asset.update'",
             (str(asset["id"]),),
         ).fetchone()
@@ -93,13 +94,15 @@ async def test_audit_row_holds_exact_before_and_after(
         ).fetchone()
     assert row is not None
     assert event is not None
-    action, before_state, after_state, user_agent, request_id, actor = row
+    action, before_state, after_state, user_agent, request_id, actor, ip = row
     assert action == "asset.update"
     assert before_state == asset
     assert after_state == after
     assert user_agent == "audit-test/1.0"
     assert request_id == response.headers["x-request-id"]
     assert actor is not None
+    # httpx's ASGI transport presents its requests as coming from this address.
+    assert ip == "127.0.0.1"
     assert event == ("asset.upserted", 2, after)
 
 
