@@ -103,6 +103,15 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
     await db.close()
 
 
+@pytest.fixture
+async def worker_db(test_db: TestDatabase) -> AsyncIterator[Database]:
+    """A pool on the sync worker's role: reads the outbox across tenants and loads graphs."""
+    db = Database(test_db.worker_dsn, max_size=6)
+    await db.open()
+    yield db
+    await db.close()
+
+
 @dataclass(frozen=True)
 class TenantKeys:
     """A tenant with one user and key per role."""

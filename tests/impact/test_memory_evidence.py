@@ -9,7 +9,7 @@ columns are all in play."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import UUID
@@ -33,7 +33,7 @@ from headwater.sync import tailer
 from headwater.sync.events import START, Batch
 from headwater.sync.graph_loader import load_graphs
 from headwater.sync.graph_sink import GraphSink
-from tests.conftest import TenantKeys, TestDatabase
+from tests.conftest import TenantKeys
 from tests.impact.platform import JOB, MART, OPS_BOARD, RAW, REVENUE, REVENUE_BOARD, load_platform
 from tests.impact.test_api import drop, impact, ranked
 
@@ -123,16 +123,16 @@ async def write(database: Database, plan: Plan) -> Written:
     return Written(tenant_id, asset_ids, field_ids)
 
 
-async def synced(worker: Database, tenant_id: UUID) -> list[tuple[str, MemoryGraphEngine]]:
+async def synced(worker_db: Database, tenant_id: UUID) -> list[tuple[str, MemoryGraphEngine]]:
     """Engines holding what the catalog holds for the tenant, each synced another way."""
-    async with tailer.consistent_snapshot(worker) as (conn, _):
+    async with tailer.consistent_snapshot(worker_db) as (conn, _):
         loaded = await load_graphs(conn)
     cold = MemoryGraphEngine()
     await cold.load(tenant_id, loaded.tenants[tenant_id])
     tailed = MemoryGraphEngine()
     # Compacts whenever its delta holds a few rows: queries see base and delta mixed.
     compacting = MemoryGraphEngine(compact_min=5, compact_ratio=0.0, small=0)
-    async with worker.transaction() as conn:
+    async with worker_db.transaction() as conn:
         events = [
             e for e in await tailer.read_batch(conn, START, 10**6) if e.tenant_id == tenant_id
         ]
@@ -163,7 +163,7 @@ def facts(e: Evidence) -> dict[str, Any]:
 
 async def assert_same_evidence(
     database: Database,
-    worker: Database,
+    worker_db: Database,
     tenant_id: UUID,
     region: Sequence[int],
     tainted: Sequence[int],
@@ -172,19 +172,10 @@ async def assert_same_evidence(
     """Each synced engine's evidence equals the catalog's; returns the catalog's."""
     async with database.transaction(tenant_id) as conn:
         expected = facts(await PostgresEvidence(conn).evidence(region, tainted, seeds))
-    for how, engine in await synced(worker, tenant_id):
+    for how, engine in await synced(worker_db, tenant_id):
         got = await engine.impact_evidence(tenant_id).evidence(region, tainted, seeds)
         assert facts(got) == expected, how
     return expected
-
-
-@pytest.fixture
-async def worker(test_db: TestDatabase) -> AsyncIterator[Database]:
-    """A pool on the sync worker's role, which reads the outbox and loads graphs."""
-    db = Database(test_db.worker_dsn, max_size=2)
-    await db.open()
-    yield db
-    await db.close()
 
 
 # --- a hand-built catalog -------------------------------------------------------------------------
@@ -222,7 +213,7 @@ HAND_BUILT = Plan(
 
 
 async def test_the_hand_built_catalog_gives_the_same_known_evidence(
-    database: Database, worker: Database
+    database: Database, worker_db: Database
 ) -> None:
     mine = await write(database, HAND_BUILT)
     other = await write(database, HAND_BUILT)
@@ -231,7 +222,9 @@ async def test_the_hand_built_catalog_gives_the_same_known_evidence(
     region = [*a, *other.asset_ids]
     tainted = [*f, *other.field_ids]
     seeds = [f[SRC_A], f[SRC_B], f[SRC_C], other.field_ids[SRC_A]]
-    expected = await assert_same_evidence(database, worker, mine.tenant_id, region, tainted, seeds)
+    expected = await assert_same_evidence(
+        database, worker_db, mine.tenant_id, region, tainted, seeds
+    )
     assert {(source, target, kind) for _, source, target, kind in expected["flows"]} == {
         (a[ETL], a[SRC], "USES"),
         (a[ETL], a[OUT], "PRODUCES"),
@@ -251,9 +244,9 @@ async def test_the_hand_built_catalog_gives_the_same_known_evidence(
     assert (direct.source.id, direct.target.id, direct.type) == (f[SRC_A], f[OUT_A], "IDENTITY")
 
 
-async def test_an_empty_region_has_no_evidence(database: Database, worker: Database) -> None:
+async def test_an_empty_region_has_no_evidence(database: Database, worker_db: Database) -> None:
     mine = await write(database, HAND_BUILT)
-    expected = await assert_same_evidence(database, worker, mine.tenant_id, [], [], [])
+    expected = await assert_same_evidence(database, worker_db, mine.tenant_id, [], [], [])
     assert expected == facts(Evidence())
 
 
@@ -307,7 +300,7 @@ def plans(draw: st.DrawFn) -> Plan:
 )
 @given(plan=plans(), data=st.data())
 async def test_random_catalogs_give_the_same_evidence(
-    database: Database, worker: Database, plan: Plan, data: st.DataObject
+    database: Database, worker_db: Database, plan: Plan, data: st.DataObject
 ) -> None:
     written = await write(database, plan)
     unknown = 10**12
@@ -316,7 +309,7 @@ async def test_random_catalogs_give_the_same_evidence(
     field_ids = [*written.field_ids, unknown]
     tainted = data.draw(st.lists(st.sampled_from(field_ids), unique=True))
     seeds = data.draw(st.lists(st.sampled_from(field_ids), unique=True))
-    await assert_same_evidence(database, worker, written.tenant_id, region, tainted, seeds)
+    await assert_same_evidence(database, worker_db, written.tenant_id, region, tainted, seeds)
 
 
 # --- the API --------------------------------------------------------------------------------------

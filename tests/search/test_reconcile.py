@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,14 +29,6 @@ from headwater.sync import tailer
 from headwater.sync.events import START
 from tests.conftest import TenantKeys, TestDatabase
 from tests.search.api_helpers import eventually, hit_ids, load_catalog, mirrors_of, search, synced
-
-
-@pytest.fixture
-async def worker_db(test_db: TestDatabase) -> AsyncIterator[Database]:
-    db = Database(test_db.worker_dsn, max_size=4)
-    await db.open()
-    yield db
-    await db.close()
 
 
 async def _no_drift(database: Database, sink: SearchSink) -> bool:

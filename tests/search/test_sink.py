@@ -4,7 +4,6 @@ idempotent, order-insensitive application of real outbox batches to a real tanti
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from headwater.sync import tailer
 from headwater.sync.events import START, Batch, OutboxEvent, PermanentSinkError
 from headwater.sync.metrics import SyncMetrics
 from headwater.sync.worker import SinkRunner, WorkerConfig
-from tests.conftest import TenantKeys, TestDatabase
+from tests.conftest import TenantKeys
 
 
 def _event(
@@ -65,14 +64,6 @@ def test_a_field_event_without_its_asset_is_rejected_for_good() -> None:
     with pytest.raises(PermanentSinkError) as raised:
         affected_assets([broken])
     assert raised.value.event is broken
-
-
-@pytest.fixture
-async def worker_db(test_db: TestDatabase) -> AsyncIterator[Database]:
-    db = Database(test_db.worker_dsn, max_size=2)
-    await db.open()
-    yield db
-    await db.close()
 
 
 async def _outbox(worker_db: Database) -> list[OutboxEvent]:

@@ -20,14 +20,6 @@ from tests.conftest import TenantKeys, TestDatabase
 
 
 @pytest.fixture
-async def worker_db(test_db: TestDatabase) -> AsyncIterator[Database]:
-    db = Database(test_db.worker_dsn, max_size=6)
-    await db.open()
-    yield db
-    await db.close()
-
-
-@pytest.fixture
 def sink_log(test_db: TestDatabase) -> str:
     """A table a Postgres-backed test sink writes into through the worker's transaction."""
     with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
