@@ -42,10 +42,13 @@ import difflib
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, LiteralString
+from itertools import islice
+from typing import Annotated, Any, Literal, LiteralString, NamedTuple
 from uuid import UUID
 
 import numpy as np
+import orjson
+from psycopg.rows import tuple_row
 from pydantic import AliasChoices, BaseModel, Field, model_validator
 
 from headwater.catalog import db, hydrate
@@ -519,44 +522,52 @@ def plan_changes(
 # --- running and explaining -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Facts:
-    """What ranking, the summary and path names need of an asset."""
+class _Facts(NamedTuple):
+    """What ranking, the summary and path names need of an asset: a row of
+    ``impact_asset_facts``, as read. A report may rank thousands of assets and list a hundred:
+    tags stay JSON text (None when there are none) until a tagged asset's PII is decided or a
+    listed item shows them."""
 
     id: int
     type: str
     name: str
     qualified_name: str
     owners: list[str]
-    tags: list[TagRef]
+    tags: str | None
 
     @classmethod
     def of(cls, asset: AssetSummary) -> _Facts:
-        return cls(asset.id, asset.type, asset.name, asset.qualified_name, asset.owners, asset.tags)
+        tags = orjson.dumps([t.model_dump() for t in asset.tags]).decode() if asset.tags else None
+        return cls(asset.id, asset.type, asset.name, asset.qualified_name, asset.owners, tags)
+
+    def tag_refs(self) -> list[TagRef]:
+        return [TagRef.model_validate(t) for t in _tag_rows(self.tags)]
+
+
+def _tag_rows(tags: str | None) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = orjson.loads(tags) if tags is not None else []
+    return rows
 
 
 async def _asset_facts(conn: Conn, ids: Collection[int]) -> dict[int, _Facts]:
     """The live assets among ``ids``, without the description and metadata a full hydration
-    validates: a report may rank tens of thousands."""
+    validates: a report may rank tens of thousands. Rows as tuples, and planned per call (see
+    :func:`_fetch_sized`)."""
     if not ids:
         return {}
-    rows = await _fetch_sized(conn, Q["impact_asset_facts"], {"ids": _id_array(ids)})
-    return {
-        int(r["id"]): _Facts(
-            int(r["id"]),
-            r["type"],
-            r["name"],
-            r["qualified_name"],
-            list(r["owners"]),
-            [TagRef(id=t["id"], name=t["name"], category=t["category"]) for t in r["tags"]],
-        )
-        for r in rows
-    }
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(Q["impact_asset_facts"], {"ids": _id_array(ids)}, prepare=False)
+        rows = await cur.fetchall()
+    return {r[0]: _Facts._make(r) for r in rows}
 
 
-def _is_pii(tags: Collection[TagRef]) -> bool:
-    for tag in tags:
-        name, category = tag.name.lower(), (tag.category or "").lower()
+def _is_pii(tags: str | None) -> bool:
+    """Whether some tag (``_Facts.tags``) is named ``PII`` (in any case, or a name starting so)
+    or of that category."""
+    if tags is None:  # most assets: nothing to decode
+        return False
+    for tag in _tag_rows(tags):
+        name, category = tag["name"].lower(), (tag["category"] or "").lower()
         if "pii" in (name, category) or name.startswith("pii"):
             return True
     return False
@@ -690,8 +701,7 @@ async def run_impact(
     return report
 
 
-@dataclass(frozen=True)
-class _Ranked:
+class _Ranked(NamedTuple):
     """A reported asset with what its rank depends on."""
 
     item: AffectedAsset
@@ -723,11 +733,11 @@ async def _explain(
     listed: int,
 ) -> ImpactReport:
     facts = await _asset_facts(conn, [item.asset_id for item in result.assets])
-    ranked = [
-        _Ranked(item, found, _category(found.type), _is_pii(found.tags))
-        for item in result.assets
-        if (found := facts.get(item.asset_id)) is not None
-    ]
+    ranked: list[_Ranked] = []
+    for item in result.assets:
+        found = facts.get(item.asset_id)
+        if found is not None:  # else gone from the catalog since the graph saw it
+            ranked.append(_Ranked(item, found, _category(found.type), _is_pii(found.tags)))
     ranked.sort(key=_Ranked.key)
     shown = ranked[:listed]
     # Paths are built, and their nodes hydrated, for the listed items only.
@@ -787,7 +797,7 @@ async def _explain(
                 name=found.name,
                 qualified_name=found.qualified_name,
                 owners=found.owners,
-                tags=found.tags,
+                tags=found.tag_refs(),
                 pii=entry.pii,
                 category=entry.category,
                 status=item.status,
@@ -893,19 +903,22 @@ def _change_out(
     )
 
 
+def _counts(severities: Counter[Severity]) -> SeverityCounts:
+    return SeverityCounts(
+        breaking=severities["breaking"], warning=severities["warning"], safe=severities["safe"]
+    )
+
+
 def _summary(ranked: Sequence[_Ranked], listed: int) -> ImpactSummary:
-    by_severity = SeverityCounts()
-    by_type: dict[str, SeverityCounts] = defaultdict(SeverityCounts)
-    owners: dict[str, None] = {}  # in rank order, each once
+    by_severity = Counter(entry.item.severity for entry in ranked)
+    by_type: dict[str, Counter[Severity]] = defaultdict(Counter)
     for entry in ranked:
-        severity = entry.item.severity
-        setattr(by_severity, severity, getattr(by_severity, severity) + 1)
-        counts = by_type[entry.facts.type]
-        setattr(counts, severity, getattr(counts, severity) + 1)
-        owners.update(dict.fromkeys(entry.facts.owners))
+        by_type[entry.facts.type][entry.item.severity] += 1
+    # in rank order, each once
+    owners = dict.fromkeys(owner for entry in ranked for owner in entry.facts.owners)
 
     def named(category: str) -> list[NamedAsset]:
-        chosen = [entry for entry in ranked if entry.category == category][:listed]
+        chosen = islice((entry for entry in ranked if entry.category == category), listed)
         return [
             NamedAsset(
                 id=e.facts.id,
@@ -921,10 +934,10 @@ def _summary(ranked: Sequence[_Ranked], listed: int) -> ImpactSummary:
 
     return ImpactSummary(
         assets=len(ranked),
-        columns=sum(len(e.item.columns) for e in ranked),
+        columns=sum(e.item.column_count for e in ranked),
         possibly_affected=sum(1 for e in ranked if e.item.status == "possibly_affected"),
-        by_severity=by_severity,
-        by_asset_type=dict(sorted(by_type.items())),
+        by_severity=_counts(by_severity),
+        by_asset_type={t: _counts(counts) for t, counts in sorted(by_type.items())},
         exposures=named("exposure"),
         jobs=named("job"),
         owners=list(owners),

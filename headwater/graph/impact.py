@@ -65,8 +65,9 @@ item's, so a change that nothing consumes is safe.
 Caps: ``max_depth`` bounds the distance of reported items (the column closure looks one hop
 further, and no wave starts from an asset beyond it); ``limit`` bounds how many nodes (columns
 and assets, the changed ones aside) the traversals may reach, ``truncated`` when it cut them.
-Items at the edge of a cut are judged on what lies inside it. Explaining paths are built when
-read, so a caller that lists the first hundred of a hundred thousand items pays for a hundred.
+Items at the edge of a cut are judged on what lies inside it. Explaining paths and an item's
+columns are built when read, so a caller that lists the first hundred of a hundred thousand items
+pays for a hundred.
 
 Example (``await`` in an async context)::
 
@@ -96,6 +97,7 @@ from headwater.graph.model import (
     NodeRef,
     Traversal,
     flow_of,
+    sorted_unique,
 )
 
 __all__ = [
@@ -289,14 +291,17 @@ class AffectedColumn:
         return self._paths.column(self._row)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, eight times the cost
+# of building one, and a report builds thousands.
+@dataclass(slots=True)
 class AffectedAsset:
     """An asset the change reaches. ``path`` runs from a seed column (through column lineage)
     or from the changed asset; ``via`` is the upstream asset of the path's last table-level hop
     (for ``table_lineage``: the asset it has no column lineage from). ``dependents``: how many
     other reported assets are explained through this one. ``origin``: the column the path
     starts from (a changed column, unless a limit cut the walk), None when it starts at the
-    changed asset."""
+    changed asset. ``columns``: its affected columns, nearest first, built when read (a report
+    lists a few of thousands of items); ``column_count`` counts them without building them."""
 
     asset_id: int
     status: Status
@@ -304,17 +309,22 @@ class AffectedAsset:
     severity: Severity
     distance: int
     direct: bool
-    columns: tuple[AffectedColumn, ...]
+    column_count: int
     via: int | None
     carried: tuple[int, ...]  # seeds a column-less process moves straight to its outputs
     dependents: int
     origin: int | None
     _paths: _Paths = field(repr=False, compare=False)
     _node: int = field(repr=False, compare=False)
+    _first_column: int = field(repr=False, compare=False)
 
     @property
     def path(self) -> tuple[Edge, ...]:
         return self._paths.asset(self._node)
+
+    @property
+    def columns(self) -> tuple[AffectedColumn, ...]:
+        return self._paths.columns(self._first_column, self.column_count, self.asset_id)
 
 
 @dataclass(frozen=True)
@@ -359,10 +369,11 @@ async def analyze(
             max_depth=None if cap is None else cap + 2,
             limit=allowed,
         )
-    tainted = np.union1d(columns.id[_column_rows(columns, cap)], seeds).astype(np.int64)
+    seed_ids = np.asarray(seeds, np.int64)
+    tainted = sorted_unique(np.concatenate([columns.id[_column_rows(columns, cap)], seed_ids]))
     fields = int(np.count_nonzero(columns.kind == 1))
     truncated = columns.truncated
-    region = np.union1d(columns.ids("asset"), [query.asset_id]).astype(np.int64)
+    region = sorted_unique(np.append(columns.ids("asset"), query.asset_id))
     expanded = np.zeros(0, np.int64)
     pending = region
     # Dropping the asset taints everything downstream of it: no wave would stop short.
@@ -381,11 +392,12 @@ async def analyze(
             truncated = wave.truncated
             found = wave.ids("asset")
             hops = wave.distance[wave.kind == 0]
-            region = np.union1d(region, found)
+            region = sorted_unique(np.concatenate([region, found]))
             # A node's consumers are one hop further: all in the wave unless it stopped there
             # (the depth, or the limit cutting the last level short).
             last = depth if not truncated else int(hops.max(initial=0)) - 1
-            expanded = np.union1d(expanded, found if last is None else found[hops < last])
+            done = found if last is None else found[hops < last]
+            expanded = sorted_unique(np.concatenate([expanded, done]))
         reach = Reach(columns, region, expanded, fields + len(region), truncated)
         evidence = await source.evidence(region.tolist(), tainted.tolist(), seeds)
         rules = _Rules(query, reach, evidence)
@@ -422,6 +434,15 @@ def _ranges(starts: I64, counts: I64) -> I64:
     return ranges
 
 
+def _locate(sorted_ids: I64, values: I64) -> tuple[I64, Bools]:
+    """Where each of ``values`` sits in ``sorted_ids``, and whether it is there: O(k log n) for
+    k values, where np.isin would sort all n ids again on every call."""
+    at = np.searchsorted(sorted_ids, values)
+    found = at < len(sorted_ids)
+    found[found] = sorted_ids[at[found]] == values[found]
+    return at, found
+
+
 def _ids(values: Collection[int]) -> I64:
     """Ids as an array, whichever collection an evidence source returned them in."""
     if isinstance(values, np.ndarray):
@@ -441,7 +462,7 @@ class _Rules:
         self.ev = evidence
         self.whole = query.asset_change is not None
         self._columns()
-        self.ids: I64 = np.union1d(reach.assets, self.col_owner_id)
+        self.ids: I64 = sorted_unique(np.concatenate([reach.assets, self.col_owner_id]))
         self.n = n = len(self.ids)
         self.ai = int(np.searchsorted(self.ids, query.asset_id))
         self.col_owner: I64 = np.searchsorted(self.ids, self.col_owner_id)
@@ -478,12 +499,22 @@ class _Rules:
                 self.direct_sev[target] = worst(
                     self.direct_sev.get(target, "safe"), self.q.seeds[seed]
                 )
+        direct = sorted(self.direct_sev)
+        self.direct_ids: I64 = np.array(direct, np.int64)
+        self.direct_level: Int8s = np.array(
+            [SEVERITIES.index(self.direct_sev[f]) for f in direct], np.int8
+        )
 
     def _known(self, fields: I64) -> tuple[I64, Bools]:
-        at = np.searchsorted(self.known_ids, fields)
-        found = at < len(self.known_ids)
-        found[found] = self.known_ids[at[found]] == fields[found]
-        return at, found
+        return _locate(self.known_ids, fields)
+
+    def _direct(self, fields: I64) -> tuple[Int8s, Bools]:
+        """Per affected column: its severity (index into ``SEVERITIES``: a warning unless a seed
+        feeds it, rule 1), and whether a seed feeds it."""
+        at, fed = _locate(self.direct_ids, fields)
+        level = np.full(len(fields), SEVERITIES.index("warning"), np.int8)
+        level[fed] = self.direct_level[at[fed]]
+        return level, fed
 
     # table level (rules 3, 4)
 
@@ -530,8 +561,9 @@ class _Rules:
         hi = np.searchsorted(io, self.down[hops], "right")
         candidates = ix[_ranges(lo, hi - lo)] * n + np.repeat(self.up[hops], hi - lo)
         edges = self.up * n + self.down
-        carriers = np.unique(candidates[np.isin(candidates, edges)])
-        self.carrier_edge: Bools = np.isin(edges, carriers)
+        # Node pairs span n * n values, beyond np.isin's lookup table: it would sort both sides.
+        carriers = sorted_unique(candidates[_locate(np.sort(edges), candidates)[1]])
+        self.carrier_edge: Bools = _locate(carriers, edges)[1]
         self.carries = np.zeros(n, bool)
         self.carries[carriers % n] = True
 
@@ -566,14 +598,14 @@ class _Rules:
             suspected = kids[possibly[up[hops]]]
             newly_suspected = suspected[~suspect_input[suspected]]
             suspect_input[suspected] = True
-            flagged = np.unique(np.concatenate([newly_fed, newly_suspected]))
+            flagged = sorted_unique(np.concatenate([newly_fed, newly_suspected]))
             nodes = flagged[judged[flagged]]
             judgement = np.maximum(carrying[nodes], self.opaque[nodes] | suspect_input[nodes])
             raised = judgement > status[nodes]
             status[nodes[raised]] = judgement[raised]
             newly_tainted = nodes[raised & ~tainted[nodes]]
             tainted[newly_tainted] = True
-            candidates = np.unique(np.concatenate([changed, flagged]))
+            candidates = sorted_unique(np.concatenate([changed, flagged]))
             candidates = candidates[tainted[candidates]]
             strong = whole | possibly[candidates]
             strong |= ~self.hascol[candidates] & suspect_input[candidates]
@@ -586,10 +618,10 @@ class _Rules:
             kids = down[hops]
             hit = (kids != a) & self.hascol[kids] & ~possibly[kids]
             hit &= (emits[up[hops]] == 2) | ~self.described[kids]
-            newly_possibly = np.unique(kids[hit])
+            newly_possibly = sorted_unique(kids[hit])
             possibly[newly_possibly] = True
             tainted[newly_possibly] = True
-            changed = np.unique(np.concatenate([newly_tainted, newly_possibly]))
+            changed = sorted_unique(np.concatenate([newly_tainted, newly_possibly]))
         self.possibly, self.status, self.tainted, self.emits = possibly, status, tainted, emits
 
     def _justified(self) -> Bools:
@@ -672,42 +704,32 @@ class _Rules:
         within = self.dist <= (_FAR - 1 if cap is None else cap)
         within[a] = bool(bounds[a + 1] > bounds[a])  # the asset's own derived columns
         nodes = np.flatnonzero(reported & within)
-        paths = _Paths(self, int(self.col_row[rows[bounds[a]]]) if within[a] else -1)
+        distance = self.dist[nodes]
+        if within[a]:  # the changed asset's own item is at its nearest column's distance
+            distance[nodes == a] = self.col_dist[rows[bounds[a]]]
+        order = np.lexsort((nodes, distance))  # by (distance, id): nodes index sorted ids
+        nodes, distance = nodes[order], distance[order]
+        paths = _Paths(self, rows, int(self.col_row[rows[bounds[a]]]) if within[a] else -1)
         dependents, origins = self._chains(nodes, paths.first_of_a)
-        fids = self.col_fid[rows].tolist()
-        dists = self.col_dist[rows].tolist()
-        closure_rows = self.col_row[rows].tolist()
-        severities: list[Severity] = [self.direct_sev.get(f, "warning") for f in fids]
-        starts = bounds.tolist()
         basis, severity, direct = self._verdicts(nodes, rows, bounds)
         hop = self.via_hop[nodes]
         via = np.full(len(nodes), -1, np.int64)
         via[hop >= 0] = self.ids[self.up[hop[hop >= 0]]]
         items: list[AffectedAsset] = []
-        for node, asset, distance, upstream, kind, level, first, through, origin in zip(
+        for node, asset, at, upstream, kind, level, first, through, origin, start, end in zip(
             nodes.tolist(),
             self.ids[nodes].tolist(),
-            self.dist[nodes].tolist(),
+            distance.tolist(),
             via.tolist(),
             basis.tolist(),
             severity.tolist(),
             direct.tolist(),
             dependents[nodes].tolist(),
             origins.tolist(),
+            bounds[nodes].tolist(),
+            bounds[nodes + 1].tolist(),
             strict=True,
         ):
-            columns = tuple(
-                AffectedColumn(
-                    fids[i],
-                    asset,
-                    dists[i],
-                    severities[i],
-                    fids[i] in self.direct_sev,
-                    paths,
-                    closure_rows[i],
-                )
-                for i in range(starts[node], starts[node + 1])
-            )
             carried: tuple[int, ...] = ()
             if _BASES[kind] == "carries_column" and first:
                 carried = self._carried_seeds(node)
@@ -719,18 +741,18 @@ class _Rules:
                     "possibly_affected" if _BASES[kind] == "table_lineage" else "affected",
                     _BASES[kind],
                     SEVERITIES[level],
-                    columns[0].distance if node == a else distance,
+                    at,
                     first,
-                    columns,
+                    end - start,
                     None if upstream < 0 else upstream,
                     carried,
                     through,
                     None if origin < 0 else origin,
                     paths,
                     node,
+                    start,
                 )
             )
-        items.sort(key=lambda i: (i.distance, i.asset_id))
         return ImpactGraph(
             self.q.asset_id,
             tuple(items),
@@ -745,13 +767,9 @@ class _Rules:
         changed asset is marked direct here; the seeds it carries settle both (see result)."""
         n, a = self.n, self.ai
         owners = self.col_owner[rows]
-        fids = self.col_fid[rows].tolist()
-        level = np.fromiter(
-            (SEVERITIES.index(self.direct_sev.get(f, "warning")) for f in fids), np.int8, len(fids)
-        )
+        level, fed_by_seed = self._direct(self.col_fid[rows])
         worst_column = np.zeros(n, np.int8)
         np.maximum.at(worst_column, owners, level)
-        fed_by_seed = np.fromiter((f in self.direct_sev for f in fids), bool, len(fids))
         direct_column = np.zeros(n, bool)
         direct_column[owners[fed_by_seed]] = True
         fed_by_a = np.zeros(n, bool)
@@ -826,7 +844,7 @@ class _Rules:
             mine = on_path >= 0
             seen.append(nodes[item[mine]] * n + on_path[mine])
             at_node = parent[at_node]
-        pairs = np.unique(np.concatenate(seen)) if seen else np.zeros(0, np.int64)
+        pairs = sorted_unique(np.concatenate(seen)) if seen else np.zeros(0, np.int64)
         explained, through = pairs // n, pairs % n
         counted = (through != explained) & (through != self.ai)
         counts: I64 = np.bincount(through[counted], minlength=n)
@@ -853,7 +871,7 @@ class _Tree:
         at = row
         while at >= 0 and at not in self.paths:
             chain.append(at)
-            at = int(self.t.parent[at]) if self.t.edge(at) is not None else -1
+            at = int(self.t.parent[at]) if self.t.via_kind[at] >= 0 else -1  # no edge: a start
         known = self.paths.get(at, ()) if at >= 0 else ()
         for r in reversed(chain):
             edge = self.t.edge(r)
@@ -863,16 +881,45 @@ class _Tree:
 
 
 class _Paths:
-    """Explaining paths, built when read and memoised: a report lists a few of many items."""
+    """Explaining paths and the items' columns, built when read and memoised: a report lists a
+    few of many items."""
 
-    def __init__(self, rules: _Rules, first_of_a: int) -> None:
+    def __init__(self, rules: _Rules, rows: I64, first_of_a: int) -> None:
         self.r = rules
         self.tree = _Tree(rules.t)
+        self.rows = rows  # the reported columns (into the rules' col_* arrays), item by item
         self.first_of_a = first_of_a  # closure row of the changed asset's nearest own column
         self.memo: dict[int, tuple[Edge, ...]] = {}
+        self.built: dict[int, tuple[AffectedColumn, ...]] = {}
 
     def column(self, row: int) -> tuple[Edge, ...]:
         return self.tree.path(row)
+
+    def columns(self, first: int, count: int, asset: int) -> tuple[AffectedColumn, ...]:
+        """The ``count`` columns of an item from ``first`` on, by distance then id."""
+        if not count:
+            return ()
+        found = self.built.get(first)
+        if found is None:
+            r, rows = self.r, self.rows[first : first + count]
+            found = self.built[first] = tuple(
+                AffectedColumn(
+                    fid,
+                    asset,
+                    distance,
+                    r.direct_sev.get(fid, "warning"),
+                    fid in r.direct_sev,
+                    self,
+                    row,
+                )
+                for fid, distance, row in zip(
+                    r.col_fid[rows].tolist(),
+                    r.col_dist[rows].tolist(),
+                    r.col_row[rows].tolist(),
+                    strict=True,
+                )
+            )
+        return found
 
     def asset(self, node: int) -> tuple[Edge, ...]:
         r = self.r
@@ -918,12 +965,8 @@ class _Grouped:
 
 
 def _among(values: I64, sorted_ids: I64) -> Bools:
-    """Which of ``values`` are in ``sorted_ids``: O(k log n) for k values, where np.isin would
-    sort all n ids again on every call."""
-    at = np.searchsorted(sorted_ids, values)
-    found = at < len(sorted_ids)
-    found[found] = sorted_ids[at[found]] == values[found]
-    return found
+    """Which of ``values`` are in ``sorted_ids``."""
+    return _locate(sorted_ids, values)[1]
 
 
 class GraphDataEvidence:
@@ -938,7 +981,7 @@ class GraphDataEvidence:
         order = np.argsort(f.id[visible])
         self.field_ids: I64 = f.id[visible][order]
         self.field_asset: I64 = f.asset_id[visible][order]
-        self.with_columns: I64 = np.unique(self.field_asset)
+        self.with_columns: I64 = sorted_unique(self.field_asset)
         flows = np.array([flow_of(n) is not Flow.NONE for n in r.type_names] or [False], bool)
         keep = ~r.deleted & np.isin(r.source_id, live) & np.isin(r.target_id, live)
         keep &= flows[r.type] if len(r) else keep
@@ -954,7 +997,7 @@ class GraphDataEvidence:
         self.lin_type = Labels(ln.transformation[keep], ln.transformation_names)
         self.lin_src_asset = self._assets(self.lin_src)
         self.lin_dst_asset = self._assets(self.lin_dst)
-        self.lineage_targets: I64 = np.unique(self.lin_dst_asset)
+        self.lineage_targets: I64 = sorted_unique(self.lin_dst_asset)
         self.lin_by_src = _Grouped(self.lin_src)
 
     def _assets(self, fields: I64) -> I64:
@@ -965,7 +1008,7 @@ class GraphDataEvidence:
     async def evidence(
         self, assets: Sequence[int], tainted_fields: Sequence[int], seeds: Sequence[int]
     ) -> Evidence:
-        region = np.unique(np.asarray(assets, np.int64))
+        region = sorted_unique(np.asarray(assets, np.int64))
         rows = self.rel_by_src.rows(region)
         rows = np.sort(rows[np.isin(self.rel_dst[rows], region)])
         flows = FlowEdges(

@@ -41,7 +41,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Final
 from uuid import UUID
 
 import numpy as np
@@ -79,6 +79,7 @@ from headwater.graph.model import (
     UnknownNode,
     ViewNode,
     ViewSide,
+    sorted_unique,
 )
 
 __all__ = ["SMALL_WALK", "MemoryEvidence", "MemoryGraphEngine"]
@@ -119,6 +120,23 @@ def _resolve(g: TenantGraph, nodes: Sequence[NodeRef]) -> list[tuple[int, int]]:
     if unknown:
         raise UnknownNode(unknown)
     return found
+
+
+def _resolve_starts(g: TenantGraph, nodes: Sequence[NodeRef]) -> tuple[I32, I32]:
+    """The rows of a walk's starts per layer (assets, fields), each in the order given, with the
+    checks of :func:`_resolve`. An impact wave starts from thousands of assets: each layer is
+    looked up by one binary search over its index, not node by node."""
+    is_asset = np.array([node.kind == "asset" for node in nodes], bool)
+    ids = np.array([node.id for node in nodes], np.int64)
+    rows = np.empty(len(nodes), np.int32)
+    visible = np.empty(len(nodes), bool)
+    for table, mine in ((g.assets, is_asset), (g.fields, ~is_asset)):
+        found = table.find_many(ids[mine])
+        rows[mine] = found
+        visible[mine] = (found >= 0) & table.open[found]
+    if not visible.all():
+        raise UnknownNode([nodes[i] for i in np.flatnonzero(~visible).tolist()])
+    return rows[is_asset], rows[~is_asset]
 
 
 def _rel_mask(g: TenantGraph, relationship_types: Collection[str] | None) -> B | None:
@@ -269,7 +287,7 @@ def _bfs(
     try:
         frontier: list[I32] = []
         for layer in (ASSETS, FIELDS):
-            rows = starts[layer] if len(starts[layer]) <= 1 else np.unique(starts[layer])
+            rows = starts[layer] if len(starts[layer]) <= 1 else sorted_unique(starts[layer])
             tables[layer].open[rows] = False
             if len(rows):
                 visit.levels[layer].append((0, rows))
@@ -962,22 +980,11 @@ def _with_fields(
 
 # --- impact evidence ------------------------------------------------------------------------------
 
-_Int = TypeVar("_Int", np.int32, np.int64)
-
-
-def _distinct(values: NDArray[_Int]) -> NDArray[_Int]:
-    """``values`` sorted, each once: a sort and one comparison pass (np.unique hashes first,
-    several times slower on arrays of this size)."""
-    ordered = np.sort(values)
-    first = np.ones(len(ordered), bool)
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    return ordered[first]
-
 
 def _known(table: Vertices, ids: Sequence[int]) -> I32:
     """The rows of those of ``ids`` the table holds, sorted, each once."""
     rows = table.find_many(np.asarray(ids, np.int64))
-    known: I32 = _distinct(rows[rows >= 0])
+    known: I32 = sorted_unique(rows[rows >= 0])
     return known
 
 
@@ -1018,7 +1025,7 @@ def _region_evidence(
         fed = owner[targets[keep]]
         inside = ~g.assets.open[fed]
         # (upstream row, downstream row) packed in one int64, so repeated pairs sort together.
-        pairs = _distinct((owner[sources[keep][inside]].astype(np.int64) << 32) | fed[inside])
+        pairs = sorted_unique((owner[sources[keep][inside]].astype(np.int64) << 32) | fed[inside])
     rels = rels[np.argsort(g.rels.ids[rels])]
     # The region's columns (the delta may still list a field under a former owner), and those
     # that column lineage from a visible column ends in.
@@ -1213,24 +1220,21 @@ class MemoryGraphEngine(GraphEngine):
         codes = frozenset(STEP_CODES[s] for s in q.steps)
         g = self._graph(tenant_id)
         with g.lock:
-            resolved = _resolve(g, q.starts)
             allowed = _flow_mask(g, _rel_mask(g, q.relationship_types))
             forward = q.direction == "downstream"
-            if len(resolved) == 1 and codes & _LEAVING[resolved[0][0]] == {_FLOW[resolved[0][0]]}:
-                # one node and one layer's flow edges: the walk a traverse takes
-                layer, row = resolved[0]
-                view = _FlowView(g, layer, forward, allowed, self.small)
-                walk = _small_walk(view, row, q.max_depth)
-                if walk is not None:
-                    return _small_traversal(
-                        g, layer, walk, q.starts, q.direction, True, None, q.limit
-                    )
-            first = tuple(
-                np.array([row for layer, row in resolved if layer == lay], np.int32)
-                for lay in (ASSETS, FIELDS)
-            )
+            if len(q.starts) == 1:
+                ((layer, row),) = _resolve(g, q.starts)
+                if codes & _LEAVING[layer] == {_FLOW[layer]}:
+                    # one node and one layer's flow edges: the walk a traverse takes
+                    view = _FlowView(g, layer, forward, allowed, self.small)
+                    walk = _small_walk(view, row, q.max_depth)
+                    if walk is not None:
+                        return _small_traversal(
+                            g, layer, walk, q.starts, q.direction, True, None, q.limit
+                        )
+            first = _resolve_starts(g, q.starts)
             room = None if q.limit is None else q.limit - len(q.starts)
-            walked = _bfs(g, (first[0], first[1]), forward, codes, allowed, q.max_depth, room)
+            walked = _bfs(g, first, forward, codes, allowed, q.max_depth, room)
             try:
                 keep = (walked.layer(ASSETS), walked.layer(FIELDS))
                 reach, cut = _reach(g, keep, _single_flow(codes), q.limit)

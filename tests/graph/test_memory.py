@@ -18,6 +18,7 @@ from headwater.graph.memory import SMALL_WALK, MemoryGraphEngine
 from headwater.graph.model import (
     AssetArrays,
     AssetState,
+    ClosureStep,
     Direction,
     FieldArrays,
     FieldLineageArrays,
@@ -29,6 +30,8 @@ from headwater.graph.model import (
     NodeRef,
     RelationshipArrays,
     RelationshipState,
+    UnknownNode,
+    sorted_unique,
 )
 from headwater.graph.oracle import OracleGraphEngine
 from tests.graph.checks import assert_same_data, assert_traversal, outcome
@@ -228,6 +231,48 @@ async def test_fields_only_referenced_by_lineage_load_as_invisible_placeholders(
     await engine.apply(tenant, [AssetState(1, "table", 1)])
     assert (await engine.stats(tenant)).fields == 1
     assert len(await engine.traverse(tenant, NodeRef.field(7), "downstream")) == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.integers(-(2**31), 2**31 - 1)))
+def test_sorted_unique_is_numpys_unique(values: list[int]) -> None:
+    wide = sorted_unique(np.array(values, np.int64))
+    narrow = sorted_unique(np.array(values, np.int32))
+    assert wide.tolist() == narrow.tolist() == np.unique(np.array(values)).tolist()
+    assert (wide.dtype, narrow.dtype) == (np.dtype(np.int64), np.dtype(np.int32))
+
+
+@pytest.mark.parametrize("compacted", [False, True])  # ids found in the sorted index, or the delta
+async def test_closures_from_many_starts_match_the_oracle(compacted: bool) -> None:
+    """An impact wave starts from thousands of assets: the starts are looked up a layer at a
+    time, and the invisible ones named in the order given."""
+    states = _layered(np.random.default_rng(3))
+    engine, oracle = MemoryGraphEngine(), OracleGraphEngine()
+    tenant = uuid4()
+    for graph in (engine, oracle):
+        await graph.apply(tenant, states)
+    if compacted:
+        engine.compact(tenant)
+    state = oracle.state(tenant)
+    # assets and columns interleaved, some deleted (or their asset is), one never seen
+    starts = [
+        node
+        for a in range(1, 321)
+        for node in (NodeRef.asset(a), *([NodeRef.field(a)] if a % 3 == 0 else []))
+    ]
+    starts.append(NodeRef.asset(10**6))
+    visible = [node for node in starts if state.is_visible(node)]
+    hidden = [node for node in starts if not state.is_visible(node)]
+    assert len(hidden) > 2  # deleted, or in a deleted asset, and the one never seen
+    with pytest.raises(UnknownNode) as caught:
+        await engine.closure(tenant, starts)
+    assert caught.value.nodes == tuple(hidden)
+    walks: tuple[list[ClosureStep], ...] = (["relationships"], ["field_lineage", "field_to_asset"])
+    for steps in walks:
+        actual = await engine.closure(tenant, visible, steps=steps, max_depth=2)
+        expected = await oracle.closure(tenant, visible, steps=steps, max_depth=2)
+        assert actual.distances() == expected.distances()
+        assert actual.starts == tuple(visible)
 
 
 def test_labels_sequence() -> None:

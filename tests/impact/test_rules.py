@@ -446,6 +446,7 @@ async def _matches_networkx(engine: GraphEngine, data: st.DataObject, graph: Gra
     want = expected_impact(graph, asset, seeds, change)
     assert {a.asset_id: (a.status, a.severity, a.distance) for a in got.assets} == want.assets
     assert {c.field_id: (c.severity, c.distance) for c in got.columns()} == want.columns
+    assert all(a.column_count == len(a.columns) for a in got.assets)  # counted, not built
     assert got.severity == want.severity
     fields = state.visible_fields()
     for a in got.assets:

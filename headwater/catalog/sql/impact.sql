@@ -95,15 +95,25 @@ SELECT fl.id, fl.source_field_id, fl.target_field_id, fl.transformation
  ORDER BY fl.id
 
 -- name: impact_asset_facts
--- What ranking and the summary need of every reported asset (a report may reach thousands):
--- no description, no metadata.
-SELECT a.id, a.type, a.name, a.qualified_name, a.owners,
-       COALESCE((SELECT jsonb_agg(jsonb_build_object('id', t.id, 'name', t.name,
-                                                     'category', t.category) ORDER BY t.name)
-                   FROM asset_tags at JOIN tags t ON t.id = at.tag_id
-                  WHERE at.asset_id = a.id), '[]') AS tags
-  FROM unnest(%(ids)s::bigint[]) AS wanted(id)
-  JOIN assets a ON a.id = wanted.id AND a.deleted_at IS NULL
+-- What ranking and the summary need of every reported asset (a report may reach thousands): no
+-- description, no metadata. Tags come as JSON text, NULL for the many assets without any: only
+-- tagged rows cost a decoding. The ids are a constant array (the statement is planned per
+-- call): Postgres hashes it and tests the assets against it, or probes the primary key for a
+-- few ids. Joined from unnest(ids), the plan hashed every asset of the tenant through the
+-- row-level policy, and a tag subquery per row added more: three times the time for 5,000.
+WITH tagged AS (
+    SELECT at.asset_id,
+           json_agg(json_build_object('id', t.id, 'name', t.name, 'category', t.category)
+                    ORDER BY t.name)::text AS tags
+      FROM asset_tags at
+      JOIN tags t ON t.id = at.tag_id
+     WHERE at.asset_id = ANY(%(ids)s::bigint[])
+     GROUP BY at.asset_id
+)
+SELECT a.id, a.type, a.name, a.qualified_name, a.owners, tg.tags
+  FROM assets a
+  LEFT JOIN tagged tg ON tg.asset_id = a.id
+ WHERE a.id = ANY(%(ids)s::bigint[]) AND a.deleted_at IS NULL
 
 -- name: impact_assets_by_qualified_name
 SELECT id, qualified_name, metadata -> 'dbt' ->> 'unique_id' AS unique_id
