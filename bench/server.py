@@ -23,7 +23,7 @@ import httpx
 import uvicorn
 
 from headwater.logging_setup import configure_logging
-from headwater.runtime import build_app
+from headwater.runtime import AppServer, build_app
 from headwater.settings import Settings
 
 __all__ = ["ServerProcess", "main"]
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         options["search"] = False
     app = build_app(settings, args.app_dsn, args.worker_dsn, **options)
     config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_config=None)
-    uvicorn.Server(config).run()
+    AppServer(config).run()
 
 
 class ServerProcess:

@@ -21,7 +21,7 @@ from headwater.catalog.db import Conn, Database, migrate, set_tenant
 from headwater.catalog.errors import HeadwaterError, NotFound
 from headwater.impact_cli import add_impact_parser
 from headwater.logging_setup import configure_logging
-from headwater.runtime import build_app, databases, run_task_runner, shared_sinks
+from headwater.runtime import AppServer, build_app, databases, run_task_runner, shared_sinks
 from headwater.search import reconcile as search_reconcile
 from headwater.settings import Settings
 
@@ -67,7 +67,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-class _GracefulServer(uvicorn.Server):
+class _GracefulServer(AppServer):
     """Shuts down on SIGINT/SIGTERM and then returns, instead of re-raising the signal as
     uvicorn does, so the embedded Postgres this process started is stopped on the way out."""
 
