@@ -17,38 +17,29 @@ async def _backend_pid(database: Database) -> int:
     return int(row["pid"])
 
 
-def _terminate(test_db: TestDatabase, pid: int) -> None:
-    with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
-
-
-async def test_a_dead_connection_idle_past_the_window_is_replaced(
-    test_db: TestDatabase, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("window", "first_use_fails"),
+    [
+        # Idle past the window: the check finds the dead connection and the pool replaces it.
+        (0.0, False),
+        # The other side of the trade: within the window nothing probes the connection, so a
+        # backend killed in it fails the next unit of work (and the pool then discards it).
+        (3600.0, True),
+    ],
+)
+async def test_a_killed_connection_is_replaced_checked_or_after_one_failure(
+    test_db: TestDatabase, monkeypatch: pytest.MonkeyPatch, window: float, first_use_fails: bool
 ) -> None:
-    monkeypatch.setattr(db_module, "ALIVE_BYPASS_S", 0.0)
+    monkeypatch.setattr(db_module, "ALIVE_BYPASS_S", window)
     database = Database(test_db.app_dsn, min_size=1, max_size=1)
     await database.open()
     try:
         pid = await _backend_pid(database)
-        _terminate(test_db, pid)
-        assert await _backend_pid(database) != pid
-    finally:
-        await database.close()
-
-
-async def test_a_connection_back_within_the_window_is_used_without_a_check(
-    test_db: TestDatabase, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The other side of the trade: within the window nothing probes the connection, so a
-    # backend killed in that window fails the next unit of work (which the pool then discards).
-    monkeypatch.setattr(db_module, "ALIVE_BYPASS_S", 3600.0)
-    database = Database(test_db.app_dsn, min_size=1, max_size=1)
-    await database.open()
-    try:
-        pid = await _backend_pid(database)
-        _terminate(test_db, pid)
-        with pytest.raises(psycopg.OperationalError):
-            await _backend_pid(database)
+        with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+        if first_use_fails:
+            with pytest.raises(psycopg.OperationalError):
+                await _backend_pid(database)
         assert await _backend_pid(database) != pid
     finally:
         await database.close()
