@@ -20,3 +20,12 @@ async def stop_task(task: asyncio.Task[Any]) -> None:
         await asyncio.wait({task}, timeout=1.0)
     if not task.cancelled():
         task.result()
+
+
+def raise_if_cancelled() -> None:
+    """Stop a loop whose cancellation something swallowed on the way (3.11's ``wait_for``, as
+    used inside psycopg_pool, returns a result instead of raising when both arrive at once):
+    nothing uncancels the task, so it still reads as cancelling, and the loop ends here."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -70,7 +70,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from headwater.aio import stop_task
+from headwater.aio import raise_if_cancelled, stop_task
 from headwater.catalog import task_queue, tasks
 from headwater.catalog.context import Actor
 from headwater.catalog.db import Conn, Database
@@ -666,6 +666,7 @@ class TaskRunner:
     async def _loop(self, slot: int) -> None:
         failures = 0
         while True:
+            raise_if_cancelled()
             self._wake[slot].clear()
             try:
                 ran = await self.run_next(slot)

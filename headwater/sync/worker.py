@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from headwater.aio import raise_if_cancelled
 from headwater.catalog.db import Conn, Database, fetch_one, latest_migration
 from headwater.catalog.queries import Q
 from headwater.sync import dead_letters, tailer
@@ -159,6 +160,7 @@ class SinkRunner:
         """Apply batches until cancelled."""
         barrier_delay = self._config.barrier_poll
         while True:
+            raise_if_cancelled()
             self.wake.clear()
             try:
                 outcome = await self.cycle()

@@ -11,6 +11,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
+from headwater.aio import stop_task
 from headwater.catalog import assets
 from headwater.catalog.assets import AssetCreate
 from headwater.catalog.context import Actor
@@ -82,17 +83,10 @@ async def eventually(
 
 @asynccontextmanager
 async def running(worker: SyncWorker) -> AsyncIterator[asyncio.Task[None]]:
-    """Run the worker in the background; stopping it re-raises anything it died of."""
+    """Run the worker in the background; stopping it (as serve does: cancelled until it ends)
+    re-raises anything it died of."""
     task = asyncio.create_task(worker.run())
     try:
         yield task
     finally:
-        await stop(task)
-
-
-async def stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
+        await stop_task(task)

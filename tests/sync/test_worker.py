@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from headwater.aio import stop_task
 from headwater.catalog.db import Database
 from headwater.sync import dead_letters, tailer
 from headwater.sync.events import START, Position
@@ -19,7 +20,6 @@ from tests.sync.conftest import (
     eventually,
     outbox_positions,
     running,
-    stop,
     write_assets,
 )
 from tests.sync.sinks import ConcurrencyProbe, MemorySink, TableSink
@@ -95,14 +95,14 @@ async def test_two_workers_share_a_sink_without_double_applying_or_reordering(
         await eventually(lambda: len(applied_rows()) >= 100)
         # The worker that applied last dies mid-stream; the other takes over.
         victim = "AB".index(applied_rows()[-1][1])
-        await stop(tasks[victim])
+        await stop_task(tasks[victim])
         await write_assets(database, tenant, names("after_death", 20))
         expected = outbox_positions(test_db)
         await eventually(lambda: len(applied_rows()) >= len(expected))
         await asyncio.sleep(0.1)
     finally:
         for task in tasks:
-            await stop(task)
+            await stop_task(task)
         for pool in pools:
             await pool.close()
 

@@ -9,13 +9,14 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
+from headwater.aio import stop_task
 from headwater.catalog.db import Database
 from headwater.cli import EXIT_ERROR, EXIT_OK, main
 from headwater.sync import dead_letters
 from headwater.sync.metrics import SyncMetrics
 from headwater.sync.worker import SyncWorker, WorkerConfig, check_worker_role, run_worker
 from tests.conftest import TenantKeys, TestDatabase
-from tests.sync.conftest import eventually, stop, tenant_uuid, write_assets
+from tests.sync.conftest import eventually, tenant_uuid, write_assets
 from tests.sync.sinks import MemorySink
 
 HYDRATION_TABLES = [
@@ -101,7 +102,7 @@ async def test_run_worker_applies_until_cancelled(
         await write_assets(database, tenant, ["a", "b"])
         await eventually(lambda: len(sink.events) == 2)
     finally:
-        await stop(task)
+        await stop_task(task)
 
 
 @pytest.fixture
