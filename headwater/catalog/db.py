@@ -43,11 +43,7 @@ class Database:
             kwargs={"autocommit": True, "row_factory": dict_row},
             connection_class=psycopg.AsyncConnection[DictRow],
             check=self._check,
-            reset=self._note_return,
         )
-
-    async def _note_return(self, conn: Conn) -> None:
-        self._returned[conn] = monotonic()
 
     async def _check(self, conn: Conn) -> None:
         returned = self._returned.get(conn)
@@ -64,10 +60,17 @@ class Database:
     async def transaction(self, tenant_id: UUID | None = None) -> AsyncIterator[Conn]:
         """One transaction; the tenant is set for it alone (``set_config(..., true)``)."""
         try:
-            async with self.pool.connection() as conn, conn.transaction():
-                if tenant_id is not None:
-                    await set_tenant(conn, tenant_id)
-                yield conn
+            async with self.pool.connection() as conn:
+                try:
+                    async with conn.transaction():
+                        if tenant_id is not None:
+                            await set_tenant(conn, tenant_id)
+                        yield conn
+                finally:
+                    # Noted here, not in a pool reset callback: with one, psycopg_pool hands
+                    # every returned connection to a background task, and under load the next
+                    # request waits for it.
+                    self._returned[conn] = monotonic()
         except psycopg.errors.IntegrityError as e:
             raise translate_integrity_error(e) from e
         except (psycopg.DataError, psycopg.errors.ProgramLimitExceeded) as e:
