@@ -29,8 +29,7 @@ from headwater.catalog.db import Database
 from headwater.graph import _store, impact
 from headwater.graph.memory import MemoryGraphEngine
 from headwater.graph.model import ClosureStep, NodeRef
-from headwater.sync.graph_loader import load_graphs
-from headwater.sync.tailer import consistent_snapshot
+from headwater.sync.graph_loader import load_snapshot
 
 __all__ = [
     "measure_baseline_builds",
@@ -79,20 +78,19 @@ def engine_bytes(engine: MemoryGraphEngine) -> int:
 
 
 async def measure_cold_start(ctx: RunContext) -> Measurement:
-    """graph_loader (binary COPY in one snapshot) + engine.load, as ``serve`` starts."""
+    """graph_loader (one snapshot shared by two connections) + engine.load, as ``serve`` starts."""
     m = Measurement(
         "cold_start",
         "Cold start of the memory engine from Postgres",
-        "in-process: headwater.sync.graph_loader.load_graphs + MemoryGraphEngine.load, "
-        "every tenant",
+        "in-process: headwater.sync.graph_loader.load_snapshot (2 connections sharing one "
+        "snapshot) + MemoryGraphEngine.load, every tenant",
     )
     database = Database(ctx.worker_dsn, min_size=1, max_size=2)
     await database.open()
     try:
         before = rss_mb()
         started = time.perf_counter()
-        async with consistent_snapshot(database) as (conn, position):
-            loaded = await load_graphs(conn)
+        loaded, position = await load_snapshot(database)
         read = time.perf_counter() - started
         engine = MemoryGraphEngine()
         for tenant_id, data in loaded.tenants.items():

@@ -292,8 +292,7 @@ async def _in_store(
     from headwater.catalog.db import Database, set_tenant
     from headwater.graph.memory import MemoryGraphEngine
     from headwater.ingest import dbt_diff
-    from headwater.sync.graph_loader import load_graphs
-    from headwater.sync.tailer import consistent_snapshot
+    from headwater.sync.graph_loader import load_snapshot
 
     caps = reports.ImpactCaps(
         settings.max_impact_depth,
@@ -302,7 +301,7 @@ async def _in_store(
         settings.max_impact_items,
     )
     engine = MemoryGraphEngine()
-    worker = Database(worker_dsn, max_size=1)
+    worker = Database(worker_dsn, max_size=2)
     store = Database(app_dsn, max_size=1)
     await worker.open()
     await store.open()
@@ -311,8 +310,7 @@ async def _in_store(
             tenant = next((t for t in await admin.list_tenants(conn) if t.slug == slug), None)
         if tenant is None:
             raise Failed(f"no tenant with slug {slug!r}: see `headwater admin tenant list`")
-        async with consistent_snapshot(worker) as (snapshot, position):
-            loaded = await load_graphs(snapshot)
+        loaded, position = await load_snapshot(worker)
         if tenant.id in loaded.tenants:
             await engine.load(tenant.id, loaded.tenants[tenant.id], position=str(position))
         async with store.transaction() as conn:

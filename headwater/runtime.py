@@ -31,10 +31,9 @@ from headwater.search import mirrors as search_mirrors
 from headwater.search.embeddings import Embedder
 from headwater.settings import Settings
 from headwater.sync.events import Sink
-from headwater.sync.graph_loader import load_graphs
+from headwater.sync.graph_loader import load_snapshot
 from headwater.sync.graph_mirror import LocalGraphMirror, SharedGraphSink
 from headwater.sync.graph_sink import GraphSink
-from headwater.sync.tailer import consistent_snapshot
 from headwater.sync.worker import SyncWorker, WorkerConfig, check_worker_role
 
 log = logging.getLogger(__name__)
@@ -167,8 +166,7 @@ async def embedded_mirrors(
     try:
         await check_worker_role(database)
         started = time.perf_counter()
-        async with consistent_snapshot(database) as (conn, position):
-            loaded = await load_graphs(conn)
+        loaded, position = await load_snapshot(database)
         for tenant_id, data in loaded.tenants.items():
             await engine.load(tenant_id, data, position=str(position))
         log.info(

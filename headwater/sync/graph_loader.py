@@ -1,14 +1,19 @@
 """Cold start of the memory graph: every tenant's lineage read from Postgres in one snapshot.
 
-Each column of a table arrives as one ``bytea`` per tenant and id range, its values' fixed-width
-binary forms concatenated (see ``graph_load.sql``), and parses straight into a numpy array: no
-per-row Python objects, and no per-row driver work either. Labels (asset types, relationship
-types, transformations) come as codes into name tables fetched first.
+Each column of a table arrives as one ``bytea`` per tenant and block range, its values'
+fixed-width binary forms concatenated (see ``graph_load.sql``), and parses straight into a numpy
+array: no per-row Python objects, and no per-row driver work either. Labels (asset types,
+relationship types, transformations) come as codes into name tables fetched first. The block
+ranges are shared out between several connections reading through one exported snapshot
+(``tailer.shared_snapshot``): the server-side aggregation is the cost, and it runs in one
+backend per connection.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import asyncio
+from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, LiteralString
 from uuid import UUID
@@ -16,7 +21,7 @@ from uuid import UUID
 import numpy as np
 from numpy.typing import NDArray
 
-from headwater.catalog.db import Conn, fetch_one
+from headwater.catalog.db import Conn, Database, fetch_one
 from headwater.catalog.queries import Q
 from headwater.graph.model import (
     AssetArrays,
@@ -25,9 +30,18 @@ from headwater.graph.model import (
     GraphData,
     RelationshipArrays,
 )
+from headwater.sync.events import Position
+from headwater.sync.tailer import shared_snapshot
 
-# Ids per query: bounds every bytea (8 bytes x 4M = 32 MiB) far below Postgres' 1 GiB limit.
-ID_RANGE: Final = 4_000_000
+# Connections reading at once (at most the pool's size): Postgres aggregates in one backend each.
+READERS: Final = 4
+# Pages per query: at most 291 rows fit a page, so a bytea stays under 100k x 291 x 8 bytes
+# (~230 MiB), far below Postgres' 1 GiB limit.
+BLOCK_RANGE: Final = 100_000
+# A table smaller than this many pages per reader is read in fewer pieces.
+MIN_BLOCKS_PER_PIECE: Final = 256
+# Past any block a table can have (block numbers are 32-bit): the last range is open-ended.
+_END_BLOCK: Final = 2**32 - 1
 
 # The numpy type of each column's send form.
 _WIDTH: Final = {
@@ -43,28 +57,57 @@ _WIDTH: Final = {
 Columns = dict[str, NDArray[Any]]
 
 
-async def _read_table(
-    conn: Conn, statement: LiteralString, upper: int, params: dict[str, Any]
-) -> dict[UUID, Columns]:
-    """Every tenant's rows of one table, as native-endian arrays sorted by id."""
-    parts: defaultdict[UUID, defaultdict[str, list[NDArray[Any]]]] = defaultdict(
-        lambda: defaultdict(list)
+@dataclass(frozen=True)
+class _Piece:
+    table: str
+    statement: LiteralString
+    params: dict[str, Any]
+
+
+def _pieces(
+    table: str, statement: LiteralString, blocks: int, readers: int, params: dict[str, Any]
+) -> list[_Piece]:
+    """Block ranges covering the table: at least one per BLOCK_RANGE pages, and one per reader
+    when the table is large enough to be worth splitting."""
+    count = max(-(-blocks // BLOCK_RANGE), min(readers, blocks // MIN_BLOCKS_PER_PIECE), 1)
+    step = max(-(-blocks // count), 1)
+    starts = list(range(0, max(blocks, 1), step))
+    ends = [*starts[1:], _END_BLOCK]
+    return [
+        _Piece(table, statement, {**params, "lo": f"({lo},0)", "hi": f"({hi},0)"})
+        for lo, hi in zip(starts, ends, strict=True)
+    ]
+
+
+async def _read(readers: Sequence[Conn], pieces: list[_Piece]) -> dict[str, dict[UUID, Columns]]:
+    """Every piece read by whichever connection is free; per table, each tenant's rows as
+    native-endian arrays sorted by id."""
+    parts: defaultdict[str, defaultdict[UUID, defaultdict[str, list[NDArray[Any]]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list))
     )
-    async with conn.cursor() as cur:
-        for lo in range(1, upper + 1, ID_RANGE):
-            await cur.execute(statement, {**params, "lo": lo, "hi": lo + ID_RANGE}, binary=True)
-            for row in await cur.fetchall():
-                columns_of = parts[row.pop("tenant_id")]
-                for name, raw in row.items():
-                    columns_of[name].append(np.frombuffer(raw, dtype=_WIDTH[name]))
-    tables: dict[UUID, Columns] = {}
-    for tenant, columns in parts.items():
-        joined = {name: np.concatenate(chunks) for name, chunks in columns.items()}
-        order = np.argsort(joined["id"], kind="stable")
-        tables[tenant] = {
-            name: values[order].astype(values.dtype.newbyteorder("="))
-            for name, values in joined.items()
-        }
+    queue = deque(pieces)
+
+    async def drain(conn: Conn) -> None:
+        async with conn.cursor() as cur:
+            while queue:
+                piece = queue.popleft()
+                await cur.execute(piece.statement, piece.params, binary=True)
+                for row in await cur.fetchall():
+                    columns_of = parts[piece.table][row.pop("tenant_id")]
+                    for name, raw in row.items():
+                        columns_of[name].append(np.frombuffer(raw, dtype=_WIDTH[name]))
+
+    await asyncio.gather(*(drain(conn) for conn in readers))
+    tables: dict[str, dict[UUID, Columns]] = {}
+    for table, by_tenant in parts.items():
+        tables[table] = {}
+        for tenant, columns in by_tenant.items():
+            joined = {name: np.concatenate(chunks) for name, chunks in columns.items()}
+            order = np.argsort(joined["id"], kind="stable")
+            tables[table][tenant] = {
+                name: values[order].astype(values.dtype.newbyteorder("="))
+                for name, values in joined.items()
+            }
     return tables
 
 
@@ -82,28 +125,31 @@ class LoadedGraphs:
     edges: int
 
 
-async def load_graphs(conn: Conn) -> LoadedGraphs:
-    """Every tenant's graph as of ``conn``'s snapshot (run inside ``consistent_snapshot``)."""
-    labels = await fetch_one(conn, Q["graph_load_labels"])
-    bounds = await fetch_one(conn, Q["graph_load_id_bounds"])
+async def load_graphs(readers: Sequence[Conn]) -> LoadedGraphs:
+    """Every tenant's graph as of the readers' snapshot (``tailer.shared_snapshot``; one
+    connection inside ``consistent_snapshot`` also works)."""
+    labels = await fetch_one(readers[0], Q["graph_load_labels"])
+    blocks = await fetch_one(readers[0], Q["graph_load_blocks"])
     assert labels is not None
-    assert bounds is not None
+    assert blocks is not None
     asset_types = tuple(labels["asset_types"])
     rel_types = tuple(labels["relationship_types"])
     transformations = tuple(labels["transformations"])
-    assets = await _read_table(
-        conn, Q["graph_load_assets"], bounds["assets"], {"types": list(asset_types)}
-    )
-    fields = await _read_table(conn, Q["graph_load_fields"], bounds["fields"], {})
-    rels = await _read_table(
-        conn, Q["graph_load_relationships"], bounds["relationships"], {"types": list(rel_types)}
-    )
-    lineage = await _read_table(
-        conn,
-        Q["graph_load_field_lineage"],
-        bounds["field_lineage"],
-        {"types": list(transformations)},
-    )
+    # Largest tables first, so the last pieces left to share out are small ones.
+    params: dict[str, dict[str, Any]] = {
+        "field_lineage": {"types": list(transformations)},
+        "fields": {},
+        "relationships": {"types": list(rel_types)},
+        "assets": {"types": list(asset_types)},
+    }
+    pieces = [
+        piece
+        for table, extra in params.items()
+        for piece in _pieces(table, Q[f"graph_load_{table}"], blocks[table], len(readers), extra)
+    ]
+    tables = await _read(readers, pieces)
+    assets, fields = tables.get("assets", {}), tables.get("fields", {})
+    rels, lineage = tables.get("relationships", {}), tables.get("field_lineage", {})
     edge_columns = ("id", "source", "target", "type", "version", "deleted")
     graphs: dict[UUID, GraphData] = {}
     edges = 0
@@ -148,3 +194,12 @@ async def load_graphs(conn: Conn) -> LoadedGraphs:
             ),
         )
     return LoadedGraphs(graphs, edges)
+
+
+async def load_snapshot(
+    database: Database, readers: int = READERS
+) -> tuple[LoadedGraphs, Position]:
+    """Every tenant's graph and the outbox position it reflects, read by up to ``readers``
+    connections sharing one snapshot."""
+    async with shared_snapshot(database, readers) as (conns, position):
+        return await load_graphs(conns), position

@@ -44,7 +44,7 @@ from headwater.graph.engine import GraphEngine
 from headwater.graph.model import GraphData
 from headwater.sync import tailer
 from headwater.sync.events import START, Batch, Position
-from headwater.sync.graph_loader import load_graphs
+from headwater.sync.graph_loader import READERS, load_graphs
 from headwater.sync.graph_sink import GraphSink
 from headwater.sync.reconcile import (
     Difference,
@@ -219,9 +219,9 @@ class Loaded:
 
 async def _load_all(database: Database, sink: str, store: MirrorStore) -> Loaded:
     started = time.perf_counter()
-    async with tailer.consistent_snapshot(database) as (conn, position):
-        loaded = await load_graphs(conn)
-        tenants = await tenant_ids(conn)
+    async with tailer.shared_snapshot(database, READERS) as (readers, position):
+        loaded = await load_graphs(readers)
+        tenants = await tenant_ids(readers[0])
     totals: dict[Kind, int] = {}
     for tenant_id in tenants:
         data = loaded.tenants.get(tenant_id, GraphData())
@@ -265,9 +265,9 @@ async def check_shared(
 ) -> DriftReport:
     """Compare a shared mirror with Postgres for every tenant Postgres knows (``database``: the
     worker role), once the sink's checkpoint has caught up with the snapshot compared."""
-    async with tailer.consistent_snapshot(database) as (conn, position):
-        loaded = await load_graphs(conn)
-        tenants = await tenant_ids(conn)
+    async with tailer.shared_snapshot(database, READERS) as (readers, position):
+        loaded = await load_graphs(readers)
+        tenants = await tenant_ids(readers[0])
 
     async def where(conn: Conn) -> Position | None:
         return await checkpoint(conn, sink)
@@ -373,7 +373,7 @@ class LocalGraphMirror:
         self, tenant_id: UUID, *, wait: float = 10.0, examples: int = 10
     ) -> DriftReport:
         async with _tenant_snapshot(self._database, tenant_id) as (conn, position):
-            postgres = (await load_graphs(conn)).tenants.get(tenant_id, GraphData())
+            postgres = (await load_graphs([conn])).tenants.get(tenant_id, GraphData())
 
         async def where(_: Conn) -> Position:
             return await self._runner.applied_position()
@@ -400,7 +400,7 @@ class LocalGraphMirror:
     async def rebuild(self, tenant_id: UUID) -> Rebuilt:
         started = time.perf_counter()
         async with _tenant_snapshot(self._database, tenant_id) as (conn, position):
-            data = (await load_graphs(conn)).tenants.get(tenant_id, GraphData())
+            data = (await load_graphs([conn])).tenants.get(tenant_id, GraphData())
         await self.engine.load(tenant_id, data, position=str(position))
         replay = GraphSink(self.engine, self.sink)
         after, replayed = position, 0

@@ -38,11 +38,12 @@ update. Read the primary, not a replica.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import sql
+from psycopg_pool import PoolTimeout
 
 from headwater.catalog.db import Conn, Database, fetch_all, fetch_one
 from headwater.catalog.queries import Q
@@ -54,6 +55,9 @@ LEASE_NAMESPACE = 0x6877_5359  # "hwSY"
 
 # The events-behind gauge counts at most this many, so measuring a large backlog stays cheap.
 LAG_COUNT_CAP = 1_000_000
+
+# How long a shared snapshot waits for a connection the pool reported spare.
+SPARE_CONNECTION_WAIT_S = 2.0
 
 _SNAPSHOT_TRANSACTION = sql.SQL("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
@@ -104,6 +108,36 @@ async def consistent_snapshot(database: Database) -> AsyncIterator[tuple[Conn, P
         row = await fetch_one(conn, Q["snapshot_position"])
         assert row is not None
         yield conn, Position(int(row["txid"]), 0)
+
+
+@asynccontextmanager
+async def shared_snapshot(
+    database: Database, readers: int
+) -> AsyncIterator[tuple[list[Conn], Position]]:
+    """``consistent_snapshot`` on up to ``readers`` connections: the first exports its snapshot
+    and the others import it (as pg_dump --jobs does), so a load can split its reads across
+    Postgres backends and still see one state of the database. Only connections the pool can
+    spare join: the caller may hold others (a sink's lease) and must not wait on itself."""
+    async with consistent_snapshot(database) as (first, position), AsyncExitStack() as stack:
+        conns = [first]
+        stats = database.pool.get_stats()
+        spare = stats["pool_available"] + stats["pool_max"] - stats["pool_size"]
+        if readers > 1 and spare > 0:
+            row = await fetch_one(first, Q["export_snapshot"])
+            assert row is not None
+            imported = sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(row["snapshot"]))
+            for _ in range(min(readers - 1, spare)):
+                try:
+                    conn = await stack.enter_async_context(
+                        database.pool.connection(timeout=SPARE_CONNECTION_WAIT_S)
+                    )
+                except PoolTimeout:
+                    break  # another task took it meanwhile: read with fewer
+                await stack.enter_async_context(conn.transaction())
+                await conn.execute(_SNAPSHOT_TRANSACTION)
+                await conn.execute(imported)
+                conns.append(conn)
+        yield conns, position
 
 
 async def ensure_checkpoint(conn: Conn, sink: str) -> None:

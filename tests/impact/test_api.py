@@ -13,8 +13,7 @@ from headwater.graph.impact import Evidence, GraphDataEvidence
 from headwater.graph.memory import MemoryGraphEngine
 from headwater.graph.model import Edge
 from headwater.settings import Settings
-from headwater.sync.graph_loader import load_graphs
-from headwater.sync.tailer import consistent_snapshot
+from headwater.sync.graph_loader import load_snapshot
 from tests.conftest import TenantKeys, TestDatabase
 from tests.impact.platform import (
     JOB,
@@ -386,8 +385,7 @@ async def test_postgres_evidence_matches_the_snapshot_evidence(
     worker = Database(test_db.worker_dsn, max_size=1)
     await worker.open()
     try:
-        async with consistent_snapshot(worker) as (conn, _):
-            snapshot = (await load_graphs(conn)).tenants[tenant.tenant_id]
+        snapshot = (await load_snapshot(worker))[0].tenants[tenant.tenant_id]
     finally:
         await worker.close()
     region = sorted(ids.values())

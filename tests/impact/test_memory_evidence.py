@@ -31,7 +31,7 @@ from headwater.graph.impact import Evidence
 from headwater.graph.memory import MemoryGraphEngine
 from headwater.sync import tailer
 from headwater.sync.events import START, Batch
-from headwater.sync.graph_loader import load_graphs
+from headwater.sync.graph_loader import load_snapshot
 from headwater.sync.graph_sink import GraphSink
 from tests.conftest import TenantKeys
 from tests.impact.platform import JOB, MART, OPS_BOARD, RAW, REVENUE, REVENUE_BOARD, load_platform
@@ -125,8 +125,7 @@ async def write(database: Database, plan: Plan) -> Written:
 
 async def synced(worker_db: Database, tenant_id: UUID) -> list[tuple[str, MemoryGraphEngine]]:
     """Engines holding what the catalog holds for the tenant, each synced another way."""
-    async with tailer.consistent_snapshot(worker_db) as (conn, _):
-        loaded = await load_graphs(conn)
+    loaded, _ = await load_snapshot(worker_db)
     cold = MemoryGraphEngine()
     await cold.load(tenant_id, loaded.tenants[tenant_id])
     tailed = MemoryGraphEngine()

@@ -1,5 +1,6 @@
 """The cold-start loader reads exactly what Postgres holds: every tenant, every state (soft-deleted
-included), across id-range chunks, compared with a plain row-by-row read of the same snapshot."""
+included), across block ranges shared out between connections, compared with a plain row-by-row
+read; and every connection reads the one snapshot the load's position belongs to."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from headwater.catalog.db import Database
+from headwater.graph.model import GraphData
 from headwater.sync import graph_loader, tailer
 from tests.conftest import TestDatabase, make_tenant
 from tests.sync.churn import Churn
@@ -33,13 +35,18 @@ def _edges(ends: tuple[str, str], *columns: Any) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize("id_range", [3, 1000, graph_loader.ID_RANGE])
+@pytest.mark.parametrize(
+    ("readers", "block_range", "min_blocks"),
+    [(1, graph_loader.BLOCK_RANGE, graph_loader.MIN_BLOCKS_PER_PIECE), (3, 1, 1), (2, 3, 1)],
+)
 async def test_the_loaded_graphs_equal_the_rows_in_postgres(
     database: Database,
     worker_db: Database,
     test_db: TestDatabase,
     monkeypatch: pytest.MonkeyPatch,
-    id_range: int,
+    readers: int,
+    block_range: int,
+    min_blocks: int,
 ) -> None:
     tenants = [await make_tenant(database, slug) for slug in ("acme", "globex", "initech")]
     churn = Churn(
@@ -49,9 +56,9 @@ async def test_the_loaded_graphs_equal_the_rows_in_postgres(
         admin_dsn=test_db.admin_dsn,
     )
     await churn.write(600)
-    monkeypatch.setattr(graph_loader, "ID_RANGE", id_range)
-    async with tailer.consistent_snapshot(worker_db) as (conn, _):
-        loaded = await graph_loader.load_graphs(conn)
+    monkeypatch.setattr(graph_loader, "BLOCK_RANGE", block_range)
+    monkeypatch.setattr(graph_loader, "MIN_BLOCKS_PER_PIECE", min_blocks)
+    loaded, _ = await graph_loader.load_snapshot(worker_db, readers)
 
     assets = _rows(
         test_db.admin_dsn,
@@ -105,3 +112,58 @@ async def test_the_loaded_graphs_equal_the_rows_in_postgres(
         # Native byte order, as the engines index them.
         assert all(x.dtype.isnative for x in (a.id, r.source_id, fl.target_field_id, r.version))
         assert bool(np.all(np.diff(r.id) > 0))
+
+
+def _same(a: GraphData, b: GraphData) -> bool:
+    return all(
+        np.array_equal(getattr(x, column), getattr(y, column))
+        for table in ("assets", "fields", "relationships", "field_lineage")
+        for x, y in [(getattr(a, table), getattr(b, table))]
+        for column, _ in x._COLUMNS
+    )
+
+
+async def test_every_reader_sees_the_snapshot_not_later_writes(
+    database: Database, worker_db: Database, test_db: TestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes committed after the snapshot was taken stay out of the load, whichever connection
+    reads the pages they landed on: the shared load equals a one-connection load of a snapshot
+    taken at the same moment, and the next load has the writes."""
+    tenant = await make_tenant(database, "acme")
+    churn = Churn(
+        database, [(tenant.tenant_id, tenant.admin_user_id)], seed=5, admin_dsn=test_db.admin_dsn
+    )
+    await churn.write(300)
+    monkeypatch.setattr(graph_loader, "MIN_BLOCKS_PER_PIECE", 1)
+    monkeypatch.setattr(graph_loader, "BLOCK_RANGE", 1)
+    async with (
+        tailer.shared_snapshot(worker_db, 3) as (readers, _),
+        tailer.consistent_snapshot(worker_db) as (conn, _),
+    ):
+        assert len(readers) == 3
+        await churn.write(300)
+        shared = (await graph_loader.load_graphs(readers)).tenants[tenant.tenant_id]
+        alone = (await graph_loader.load_graphs([conn])).tenants[tenant.tenant_id]
+    after = (await graph_loader.load_snapshot(worker_db, 3))[0].tenants[tenant.tenant_id]
+    assert _same(shared, alone)
+    assert not _same(shared, after)
+
+
+async def test_a_snapshot_is_shared_only_with_connections_the_pool_can_spare(
+    test_db: TestDatabase,
+) -> None:
+    """A caller holding a connection of a full pool (a sink's lease) reads alone at once,
+    instead of queueing for a connection it holds itself."""
+    pool = Database(test_db.worker_dsn, max_size=2)
+    await pool.open()
+    try:
+        async with pool.pool.connection():
+            pool.pool.pop_stats()
+            async with tailer.shared_snapshot(pool, 4) as (readers, _):
+                assert len(readers) == 1
+            # The snapshot's own connection was the only one asked for.
+            assert pool.pool.pop_stats()["requests_num"] == 1
+        async with tailer.shared_snapshot(pool, 4) as (readers, _):
+            assert len(readers) == 2
+    finally:
+        await pool.close()

@@ -1,5 +1,7 @@
 -- The cold-start projection of every tenant's lineage graph, read by the worker role inside one
--- REPEATABLE READ snapshot. Each column arrives as one bytea per tenant and id range: the
+-- REPEATABLE READ snapshot (shared by several connections, each reading other block ranges of the
+-- tables: TID range scans, sequential reads of just those pages). Each column arrives as one
+-- bytea per tenant and block range: the
 -- values' binary send forms (big-endian, fixed width) concatenated, so a million rows cost one
 -- result row that parses straight into numpy, not a million rows through the driver (binary
 -- COPY hands libpq one message per row: the client spent ~5 us a row there). Within one
@@ -14,11 +16,14 @@ SELECT (SELECT coalesce(array_agg(DISTINCT type ORDER BY type), '{}') FROM asset
        (SELECT coalesce(array_agg(DISTINCT transformation ORDER BY transformation), '{}')
           FROM field_lineage) AS transformations
 
--- name: graph_load_id_bounds
-SELECT (SELECT coalesce(max(id), 0) FROM assets) AS assets,
-       (SELECT coalesce(max(id), 0) FROM schema_fields) AS fields,
-       (SELECT coalesce(max(id), 0) FROM relationships) AS relationships,
-       (SELECT coalesce(max(id), 0) FROM field_lineage) AS field_lineage
+-- name: graph_load_blocks
+-- Pages per table, measured inside the snapshot: every row it can see was written before, so sits
+-- in one of them (the loader still leaves the last range open-ended).
+SELECT pg_relation_size('assets') / b AS assets,
+       pg_relation_size('schema_fields') / b AS fields,
+       pg_relation_size('relationships') / b AS relationships,
+       pg_relation_size('field_lineage') / b AS field_lineage
+  FROM (SELECT current_setting('block_size')::bigint AS b) AS block
 
 -- name: graph_load_assets
 SELECT tenant_id,
@@ -27,7 +32,7 @@ SELECT tenant_id,
        string_agg(int4send(version), ''::bytea) AS version,
        string_agg(boolsend(deleted_at IS NOT NULL), ''::bytea) AS deleted
   FROM assets
- WHERE id >= %(lo)s AND id < %(hi)s
+ WHERE ctid >= %(lo)s::tid AND ctid < %(hi)s::tid
  GROUP BY tenant_id
 
 -- name: graph_load_fields
@@ -36,7 +41,7 @@ SELECT tenant_id,
        string_agg(int8send(asset_id), ''::bytea) AS asset_id,
        string_agg(int4send(version), ''::bytea) AS version
   FROM schema_fields
- WHERE id >= %(lo)s AND id < %(hi)s
+ WHERE ctid >= %(lo)s::tid AND ctid < %(hi)s::tid
  GROUP BY tenant_id
 
 -- name: graph_load_relationships
@@ -48,7 +53,7 @@ SELECT tenant_id,
        string_agg(int4send(version), ''::bytea) AS version,
        string_agg(boolsend(deleted_at IS NOT NULL), ''::bytea) AS deleted
   FROM relationships
- WHERE id >= %(lo)s AND id < %(hi)s
+ WHERE ctid >= %(lo)s::tid AND ctid < %(hi)s::tid
  GROUP BY tenant_id
 
 -- name: graph_load_field_lineage
@@ -61,5 +66,5 @@ SELECT tenant_id,
        string_agg(int4send(version), ''::bytea) AS version,
        string_agg(boolsend(deleted_at IS NOT NULL), ''::bytea) AS deleted
   FROM field_lineage
- WHERE id >= %(lo)s AND id < %(hi)s
+ WHERE ctid >= %(lo)s::tid AND ctid < %(hi)s::tid
  GROUP BY tenant_id

@@ -35,6 +35,11 @@ SELECT count(*) AS behind, min(created_at) AS oldest, now() AS now
 -- is visible to it, so a mirror loaded in that transaction reflects at least position (xmin, 0).
 SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS txid
 
+-- name: export_snapshot
+-- Lets other transactions of the worker role read through this one's snapshot (SET TRANSACTION
+-- SNAPSHOT) for as long as this transaction stays open.
+SELECT pg_export_snapshot() AS snapshot
+
 -- name: ensure_checkpoint
 INSERT INTO sync_checkpoints (sink) VALUES (%(sink)s) ON CONFLICT (sink) DO NOTHING
 
