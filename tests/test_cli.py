@@ -123,3 +123,37 @@ def test_serve_on_embedded_defaults_bootstraps_once_and_stops_its_postgres(tmp_p
     assert ready is not None
     assert ready.status_code == 200
     assert re.findall(r"hw_[A-Za-z0-9]+_[A-Za-z0-9]+", out) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_worker_stops_cleanly_on_a_signal(
+    test_db: TestDatabase, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """`headwater worker` (here: the task runner alone, no external mirror configured) leaves on
+    SIGTERM or SIGINT with exit 0 once it has closed its pools, as an orchestrator stops it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "HEADWATER_"))}
+    env |= {
+        "DATABASE_URL": test_db.app_dsn,
+        "HEADWATER_WORKER_DATABASE_URL": test_db.worker_dsn,
+        "HEADWATER_DATA_DIR": str(tmp_path / "data"),
+        "HEADWATER_LOG_LEVEL": "INFO",
+    }
+    env.pop("ELASTICSEARCH_URL", None)
+    log_path = tmp_path / "worker.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "headwater.cli", "worker"], env=env, stdout=log, stderr=log
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "task runner started" not in log_path.read_text():
+            assert proc.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == EXIT_OK, log_path.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "sync worker stopped" in log_path.read_text()

@@ -46,6 +46,8 @@ async def test_metrics_count_requests_by_method_route_and_status(
     for asset_id in (999998, 999999):
         missing = await client.get(f"/api/v1/assets/{asset_id}", headers=tenant.headers("viewer"))
         assert missing.status_code == 404
+    for path in ("/api/v1/no-such-route/1", "/api/v1/no-such-route/2"):
+        assert (await client.get(path)).status_code == 404
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -54,10 +56,11 @@ async def test_metrics_count_requests_by_method_route_and_status(
     # The /metrics call that took ``before`` is counted once it has answered.
     assert increased.pop(("GET", "/metrics", "200")) == 1
     # Labelled by route template, never by the raw path: one series however many ids are asked.
+    # Paths no route matched share one series too.
+    assert increased.pop(("GET", "unmatched", "404")) == 2
     [(asset_route, asset_count)] = [(k, v) for k, v in increased.items() if k[1] != "/healthz"]
     assert asset_route[0] == "GET"
-    # endswith: FastAPI's included routes report their own path, without the /api/v1 prefix.
-    assert asset_route[1].endswith("/assets/{asset_id}")
+    assert asset_route[1] == "/api/v1/assets/{asset_id}"
     assert asset_route[2] == "404"
     assert asset_count == 2
     assert increased[("GET", "/healthz", "200")] == 2
