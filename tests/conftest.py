@@ -7,6 +7,7 @@ cloned from a migrated template, so tests are isolated and cheap.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from headwater.search.embeddings import Embedder
 from headwater.settings import Settings
 
 TEMPLATE = "hw_template"
+# The repository: on PYTHONPATH of the processes tests start, which import ``tests.*`` helpers.
+ROOT = Path(__file__).resolve().parents[1]
 _counter = itertools.count()
 
 
@@ -52,6 +55,22 @@ class TestDatabase:
     app_dsn: str
     # The sync worker's role (headwater_worker, given LOGIN by allow_app_login on the template).
     worker_dsn: str
+
+    def process_env(self, data_dir: Path, log_level: str = "WARNING") -> dict[str, str]:
+        """The environment of a `headwater` process run against this database: the caller's,
+        less any Headwater, Neo4j or Elasticsearch setting, so only the embedded engines run."""
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("NEO4J_", "HEADWATER_")) and k != "ELASTICSEARCH_URL"
+        }
+        return env | {
+            "DATABASE_URL": self.app_dsn,
+            "HEADWATER_WORKER_DATABASE_URL": self.worker_dsn,
+            "HEADWATER_DATA_DIR": str(data_dir),
+            "HEADWATER_LOG_LEVEL": log_level,
+            "PYTHONPATH": str(ROOT),
+        }
 
 
 @pytest.fixture

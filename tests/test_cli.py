@@ -131,14 +131,7 @@ def test_worker_stops_cleanly_on_a_signal(
 ) -> None:
     """`headwater worker` (here: the task runner alone, no external mirror configured) leaves on
     SIGTERM or SIGINT with exit 0 once it has closed its pools, as an orchestrator stops it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "HEADWATER_"))}
-    env |= {
-        "DATABASE_URL": test_db.app_dsn,
-        "HEADWATER_WORKER_DATABASE_URL": test_db.worker_dsn,
-        "HEADWATER_DATA_DIR": str(tmp_path / "data"),
-        "HEADWATER_LOG_LEVEL": "INFO",
-    }
-    env.pop("ELASTICSEARCH_URL", None)
+    env = test_db.process_env(tmp_path / "data", log_level="INFO")
     log_path = tmp_path / "worker.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(

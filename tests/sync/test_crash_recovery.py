@@ -41,11 +41,10 @@ from headwater.catalog.db import Database
 from headwater.cli import EXIT_GATE, EXIT_OK, main
 from headwater.sync.graph_mirror import check_shared
 from headwater.sync.reconcile import Counts
-from tests.conftest import TenantKeys, TestDatabase, make_tenant
+from tests.conftest import ROOT, TenantKeys, TestDatabase, make_tenant
 from tests.sync.churn import Churn
 from tests.sync.table_mirror import SINK, TableGraphMirror, create_tables
 
-ROOT = Path(__file__).resolve().parents[2]
 MUTATIONS = 20_000
 KILLS = 10
 
@@ -149,14 +148,7 @@ async def test_the_memory_graph_of_serve_is_exact_after_kill_9_during_an_ingest(
     churn = churn_for(database, test_db, tenants)
     await churn.write(1000)  # something to load at the first start
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "HEADWATER_"))}
-    env |= {
-        "DATABASE_URL": test_db.app_dsn,
-        "HEADWATER_WORKER_DATABASE_URL": test_db.worker_dsn,
-        "HEADWATER_DATA_DIR": str(tmp_path / "data"),
-        "HEADWATER_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = test_db.process_env(tmp_path / "data")
     server = Process(
         [sys.executable, "-m", "tests.sync.run_serve", str(port)],
         env,
@@ -245,8 +237,7 @@ async def test_a_shared_mirror_is_exact_after_its_workers_are_killed_during_an_i
     await churn.write(2000)  # a catalog older than the mirror: the first worker loads it
     with psycopg.connect(test_db.admin_dsn) as conn:
         [before_workers] = conn.execute("SELECT max(id) FROM outbox").fetchone() or (0,)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "HEADWATER_"))}
-    env["PYTHONPATH"] = str(ROOT)
+    env = test_db.process_env(tmp_path / "data")
     workers = [
         Process(
             [sys.executable, "-m", "tests.sync.run_table_worker", test_db.worker_dsn],
