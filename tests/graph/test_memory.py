@@ -208,6 +208,29 @@ async def test_load_takes_copies_and_rejects_duplicates() -> None:
         FieldArrays(np.array([1, 2]), np.array([1]), np.array([1, 1]), np.array([False, False]))
 
 
+async def test_writes_after_a_load_grow_the_tables_by_a_fraction_not_a_multiple() -> None:
+    """A load sizes the tables exactly; the first write after it must not double the memory of
+    a large tenant (every column of the edge and node tables would be copied at twice the size)."""
+    n = 4_000
+    data = GraphData.from_states(
+        [AssetState(i, "table", 1) for i in range(1, n + 1)]
+        + [RelationshipState(n + i, i, i % n + 1, "USES", 1) for i in range(1, n + 1)]
+    )
+    engine = MemoryGraphEngine()
+    tenant = uuid4()
+    await engine.load(tenant, data)
+    # asset 1 starts to use a new asset
+    new = [AssetState(10 * n, "table", 1), RelationshipState(10 * n + 1, 1, 10 * n, "USES", 1)]
+    await engine.apply(tenant, new)
+    graph = engine._graph(tenant)
+    for table in (graph.assets, graph.rels):
+        assert table.n == n + 1
+        assert len(table.ids) <= n + n // 8 + 16
+        assert len(table.version) == len(table.ids)
+    reached = await engine.traverse(tenant, NodeRef.asset(10 * n), "downstream", max_depth=1)
+    assert reached.ids("asset").tolist() == [1]
+
+
 async def test_fields_only_referenced_by_lineage_load_as_invisible_placeholders() -> None:
     data = GraphData(
         fields=FieldArrays(
