@@ -220,7 +220,10 @@ async def test_writes_after_a_load_grow_the_tables_by_a_fraction_not_a_multiple(
     tenant = uuid4()
     await engine.load(tenant, data)
     # asset 1 starts to use a new asset
-    new = [AssetState(10 * n, "table", 1), RelationshipState(10 * n + 1, 1, 10 * n, "USES", 1)]
+    new: list[Mutation] = [
+        AssetState(10 * n, "table", 1),
+        RelationshipState(10 * n + 1, 1, 10 * n, "USES", 1),
+    ]
     await engine.apply(tenant, new)
     graph = engine._graph(tenant)
     for table in (graph.assets, graph.rels):
