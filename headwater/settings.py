@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr
@@ -55,6 +56,8 @@ class Settings(BaseSettings):
     milvus_uri: str | None = Field(
         default=None, validation_alias=AliasChoices("MILVUS_URI", "HEADWATER_MILVUS_URI")
     )
+    # The embedding model's arithmetic: auto is bfloat16 where the CPU has it in hardware.
+    embedding_precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
     host: str = "127.0.0.1"
     port: int = 8000

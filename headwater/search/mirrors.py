@@ -112,7 +112,10 @@ def open_semantic(settings: Settings, embedder: Embedder | None) -> SemanticSink
 
 def open_embedder(settings: Settings) -> Embedder:
     """all-MiniLM-L6-v2 (slow to load: once per process) with its on-disk cache."""
-    return Embedder(cache=EmbeddingCache(path=search_dir(settings) / "embeddings.sqlite"))
+    return Embedder(
+        cache=EmbeddingCache(path=search_dir(settings) / "embeddings.sqlite"),
+        precision=settings.embedding_precision,
+    )
 
 
 @dataclass

@@ -11,20 +11,22 @@ newer records are upserted; writes hold a lock, so within a process the check an
 cannot interleave. Across processes this relies on one writer per sink (the sync worker's
 checkpoint guarantees it).
 
-Measured on this machine (milvus-lite 3.2.2, 100k random 384-d vectors over 10 tenants, after a
-flush): FLAT answers a tenant-filtered query in ~110 ms with exact recall; IVF_FLAT (nlist 256)
-took about as long per call (~125 ms, ~85 ms for a 16-query batch) and, because milvus-lite
-ignores ``nprobe``, returned only 22% of the true top 20. FLAT is therefore the default;
-``index_type="IVF_FLAT"`` is for Milvus servers, where ``nprobe`` is honoured. Before a flush,
-rows sit in growing segments that every search scans, so the sink must call :meth:`flush` at
-the end of each batch.
+milvus-lite 3.x is pure Python and visits every stored row in Python on each search, whatever
+the index (~90 ms a query at 100k vectors here): on milvus-lite the engine therefore also keeps
+the rows in memory and answers searches there, exactly (:mod:`headwater.search.vector_memory`),
+once that copy is loaded; until then, and on a Milvus server, Milvus answers. FLAT is the
+default index; ``index_type="IVF_FLAT"`` is for Milvus servers, where ``nprobe`` is honoured
+(milvus-lite's IVF_FLAT ignored it: 22% of the true top 20). Before a flush, rows sit in growing
+segments, so the sink calls :meth:`flush` at the end of each batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ from pymilvus import DataType, MilvusClient
 from headwater.search.documents import document_key
 from headwater.search.embeddings import DIMENSION
 from headwater.search.fulltext import NO_FILTERS, SearchFilters, WriteResult
+from headwater.search.vector_memory import MemoryHit, MemoryVectors
 
 __all__ = [
     "MilvusVectorEngine",
@@ -45,6 +48,8 @@ __all__ = [
     "VectorHit",
     "VectorRecord",
 ]
+
+log = logging.getLogger(__name__)
 
 Vector = NDArray[np.float32]
 IndexType = Literal["FLAT", "IVF_FLAT"]
@@ -168,7 +173,9 @@ class MilvusVectorEngine:
         dimension: int = DIMENSION,
         index_type: IndexType = "FLAT",
         token: str = "",
+        in_memory: bool | None = None,
     ) -> None:
+        """``in_memory``: search an in-memory copy of the rows (None: on milvus-lite only)."""
         self._client = MilvusClient(uri=uri, token=token)
         # milvus-lite serves a local file from threads of this process until told to stop.
         self._lite_path = None if uri.startswith(("http://", "https://", "tcp://")) else uri
@@ -180,6 +187,75 @@ class MilvusVectorEngine:
         if self.created:
             self._create(index_type)
         self._client.load_collection(collection)
+        if in_memory is None:
+            in_memory = self._lite_path is not None
+        self._memory = MemoryVectors(dimension) if in_memory else None
+        self._memory_loaded = threading.Event()
+        self._closing = threading.Event()
+        self._loader: threading.Thread | None = None
+        if self._memory is not None:
+            if self.created:
+                self._memory_loaded.set()
+            else:
+                self._loader = threading.Thread(
+                    target=self._load_memory, name=f"vector-memory-{collection}", daemon=True
+                )
+                self._loader.start()
+
+    def _load_memory(self) -> None:
+        """Fill the in-memory copy from the collection. Writes wait meanwhile (the lock), so
+        none can fall between the read and the copy; searches go to Milvus until it is done."""
+        memory = self._memory
+        assert memory is not None
+        started = time.perf_counter()
+        rows = 0
+        try:
+            with self._lock:
+                if self._closing.is_set():
+                    return  # closed before the load began: the client is gone
+                iterator = self._client.query_iterator(
+                    self._collection,
+                    batch_size=10 * _QUERY_CHUNK,
+                    filter="deleted == false",
+                    output_fields=["tenant_id", "asset_id", "deleted", "type", "tags",
+                                   "tag_categories", "owners", "vector"],
+                    consistency_level="Strong",
+                )  # fmt: skip
+                try:
+                    while not self._closing.is_set() and (batch := iterator.next()):
+                        memory.apply(batch)
+                        rows += len(batch)
+                finally:
+                    iterator.close()
+        except Exception:
+            log.exception(
+                "vector memory load failed: searches stay on Milvus",
+                extra={"collection": self._collection, "rows_loaded": rows},
+            )
+            self._memory = None
+            return
+        if self._closing.is_set():
+            return
+        self._memory_loaded.set()
+        log.info(
+            "vector memory loaded",
+            extra={
+                "collection": self._collection,
+                "rows": rows,
+                "seconds": round(time.perf_counter() - started, 2),
+            },
+        )
+
+    @property
+    def searches_in_memory(self) -> bool:
+        """Whether searches are answered from the in-memory copy (loaded and healthy)."""
+        return self._memory is not None and self._memory_loaded.is_set()
+
+    async def wait_for_memory(self, timeout: float | None = None) -> bool:
+        """Wait until the in-memory copy is loaded; False when there is none or it failed."""
+        if self._loader is not None:
+            await asyncio.to_thread(self._loader.join, timeout)
+        return self.searches_in_memory
 
     def _create(self, index_type: IndexType) -> None:
         schema = self._client.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -230,6 +306,8 @@ class MilvusVectorEngine:
                 self._client.delete(
                     self._collection, filter=f"tenant_id == {_literal(str(tenant_id))}"
                 )
+                if self._memory is not None:
+                    self._memory.drop_tenant(tenant_id)
 
         await asyncio.to_thread(drop)
 
@@ -237,6 +315,7 @@ class MilvusVectorEngine:
         await asyncio.to_thread(self._close)
 
     def _close(self) -> None:
+        self._closing.set()  # a loader still reading stops at its next batch
         # Under the write lock: a cancelled sink's write may still run in its thread, and
         # closing the collection under it would leave milvus-lite's files half written.
         with self._lock:
@@ -291,7 +370,10 @@ class MilvusVectorEngine:
                     else:
                         stale += 1
             for start in range(0, len(rows), _QUERY_CHUNK):
-                self._client.upsert(self._collection, rows[start : start + _QUERY_CHUNK])
+                chunk = rows[start : start + _QUERY_CHUNK]
+                self._client.upsert(self._collection, chunk)
+                if self._memory is not None:
+                    self._memory.apply(chunk)
         return WriteResult(applied=len(rows), stale=stale)
 
     # --- reads ---------------------------------------------------------------------------------
@@ -338,36 +420,48 @@ class MilvusVectorEngine:
     ) -> list[list[VectorHit]]:
         if not vectors or limit <= 0:
             return [[] for _ in vectors]
-        data = [np.asarray(v, dtype=np.float32).tolist() for v in vectors]
-        results = await asyncio.to_thread(
-            self._client.search,
+        memory = self._memory
+        if memory is not None and self._memory_loaded.is_set():
+            queries = np.asarray(np.stack(vectors), dtype=np.float32)
+            found = await asyncio.to_thread(memory.search, tenant_id, queries, limit, filters)
+        else:
+            found = await asyncio.to_thread(self._search_milvus, tenant_id, vectors, limit, filters)
+        return [
+            [
+                VectorHit(asset_id, score, *facets)
+                for asset_id, score, facets in hits
+                if min_score is None or score >= min_score
+            ]
+            for hits in found
+        ]
+
+    def _search_milvus(
+        self, tenant_id: UUID, vectors: Sequence[Vector], limit: int, filters: SearchFilters
+    ) -> list[list[MemoryHit]]:
+        results = self._client.search(
             self._collection,
-            data=data,
+            data=[np.asarray(v, dtype=np.float32).tolist() for v in vectors],
             filter=self._filter(tenant_id, filters),
             limit=limit,
             output_fields=["asset_id", "type", "tags", "tag_categories", "owners"],
             search_params={"metric_type": "IP"},
         )
-        out: list[list[VectorHit]] = []
-        for result in results:
-            hits: list[VectorHit] = []
-            for hit in result:
-                score = float(hit["distance"])
-                if min_score is not None and score < min_score:
-                    continue
-                entity = hit["entity"]
-                hits.append(
-                    VectorHit(
-                        asset_id=int(entity["asset_id"]),
-                        score=score,
-                        type=str(entity["type"]),
-                        tags=tuple(entity["tags"]),
-                        tag_categories=tuple(entity["tag_categories"]),
-                        owners=tuple(entity["owners"]),
-                    )
+        return [
+            [
+                (
+                    int(hit["entity"]["asset_id"]),
+                    float(hit["distance"]),
+                    (
+                        str(hit["entity"]["type"]),
+                        tuple(hit["entity"]["tags"]),
+                        tuple(hit["entity"]["tag_categories"]),
+                        tuple(hit["entity"]["owners"]),
+                    ),
                 )
-            out.append(hits)
-        return out
+                for hit in result
+            ]
+            for result in results
+        ]
 
     def _live_versions(self, tenant_id: UUID) -> dict[int, int]:
         iterator = self._client.query_iterator(

@@ -93,10 +93,17 @@ async def fulltext(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     await engine.close()
 
 
-@pytest.fixture(scope="session")
-async def milvus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[MilvusVectorEngine]:
-    """One milvus-lite database per session; tests isolate themselves with fresh tenant ids."""
-    engine = MilvusVectorEngine(str(tmp_path_factory.mktemp("milvus") / "vectors.db"))
+@pytest.fixture(scope="session", params=["in-memory", "milvus-lite"])
+async def milvus(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[MilvusVectorEngine]:
+    """One milvus-lite database per session and search path (the engine's in-memory copy, and
+    milvus-lite's own search); tests isolate themselves with fresh tenant ids."""
+    in_memory = request.param == "in-memory"
+    engine = MilvusVectorEngine(
+        str(tmp_path_factory.mktemp("milvus") / "vectors.db"), in_memory=in_memory
+    )
+    assert engine.searches_in_memory == in_memory
     yield engine
     await engine.close()
 

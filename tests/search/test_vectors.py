@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 from uuid import UUID
 
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 
 from headwater.search.documents import build_document
 from headwater.search.embeddings import DIMENSION, Embedder
-from headwater.search.fulltext import SearchFilters, WriteResult
+from headwater.search.fulltext import NO_FILTERS, SearchFilters, WriteResult
 from headwater.search.semantic import SemanticIndex
 from headwater.search.vectors import MilvusVectorEngine, Vector, VectorRecord
 from tests.search import samples
@@ -202,3 +204,65 @@ async def test_live_versions_list_a_tenants_live_records(
     assert 5 not in held
     assert (held[1], held[6]) == (2, 8)
     assert await milvus.live_versions(tenant_b) == {1: 7}
+
+
+async def test_the_in_memory_copy_answers_as_milvus_lite_does(tmp_path: Path) -> None:
+    """Random records over two tenants (facets, newer versions, stale writes, tombstones): the
+    in-memory copy, milvus-lite's own search, and a copy reloaded from the file all agree."""
+    rng = np.random.default_rng(7)
+    tenants = [uuid.uuid4(), uuid.uuid4()]
+    types, tags, owners = ["table", "view", "topic"], ["pii", "gold", "raw", "ü tag"], ["ana", "bo"]
+
+    def random_record(asset: int, version: int) -> VectorRecord:
+        return VectorRecord(
+            tenants[asset % 2], asset, version, _unit(int(rng.integers(1 << 30))),
+            type=types[int(rng.integers(3))],
+            tags=tuple(rng.choice(tags, size=int(rng.integers(3)), replace=False)),
+            owners=tuple(rng.choice(owners, size=int(rng.integers(2)), replace=False)),
+        )  # fmt: skip
+
+    path = str(tmp_path / "vectors.db")
+    writer = MilvusVectorEngine(path)
+    await _write(writer, [random_record(a, 1) for a in range(300)])
+    await _write(writer, [random_record(a, 2) for a in range(0, 300, 3)])  # replaced
+    await _write(writer, [random_record(a, 1) for a in range(1, 300, 3)])  # stale: dropped
+    for tenant in tenants:
+        await writer.delete(tenant, {a: 5 for a in range(2, 300, 7) if tenants[a % 2] == tenant})
+    await writer.flush()
+    queries = [_unit(1000 + i) for i in range(8)]
+    filter_sets = [
+        NO_FILTERS,
+        SearchFilters(types=frozenset({"view"})),
+        SearchFilters(tags=frozenset({"pii", "ü tag"})),
+        SearchFilters(types=frozenset({"table", "topic"}), owners=frozenset({"ana"})),
+        SearchFilters(tags=frozenset({"absent"})),
+    ]
+
+    async def answers(engine: MilvusVectorEngine) -> list[list[list[tuple[int, float]]]]:
+        out = []
+        for tenant in tenants:
+            for filters in filter_sets:
+                results = await engine.search(tenant, queries, limit=15, filters=filters)
+                out.append([[(h.asset_id, round(h.score, 4)) for h in hits] for hits in results])
+        return out
+
+    assert writer.searches_in_memory
+    from_memory = await answers(writer)
+    assert any(hits for per_query in from_memory for hits in per_query)
+    await writer.close()
+
+    lite = MilvusVectorEngine(path, in_memory=False)
+    assert not lite.searches_in_memory
+    assert await answers(lite) == from_memory
+    await lite.close()
+
+    reopened = MilvusVectorEngine(path)
+    assert await reopened.wait_for_memory(timeout=120)
+    assert await answers(reopened) == from_memory
+    # Writes after the reload reach the copy as well.
+    await _write(reopened, [VectorRecord(tenants[0], 1_000, 1, queries[0], type="view")])
+    (hits,) = await reopened.search(tenants[0], [queries[0]], limit=1)
+    assert hits[0].asset_id == 1_000
+    await reopened.drop_tenant(tenants[0])
+    assert await reopened.search(tenants[0], [queries[0]], limit=5) == [[]]
+    await reopened.close()
