@@ -77,8 +77,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Headwater benchmark: scale `{report['scale']}`",
         "",
-        f"Run {report['started_at']} ({report['duration_s']:.0f} s), "
-        f"`python -m bench --scale {report['scale']}`.",
+        f"Run {report['started_at']} ({report['duration_s']:.0f} s), `{report['command']}`, "
+        f"code {report['code']}.",
         "",
         f"- **Machine:** {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GiB "
         f"RAM, {machine['os']}, load average at start {machine['load_average_at_start']}",

@@ -9,8 +9,10 @@ import json
 import logging
 import os
 import resource
+import shlex
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -278,6 +280,22 @@ async def _ingestion(ctx: RunContext, app_dsn: str) -> Measurement:
     return await measure_ingestion(ctx, access)
 
 
+def _code_version() -> str:
+    """The commit measured, marked when the working tree differs from it ("unknown" outside git)."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", "headwater", "bench")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit} with uncommitted changes" if changed else commit
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -313,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     report = asyncio.run(
         run(scale, work_dir=work_dir, only=only, keep=args.keep, server_timeout=timeout)
     )
+    # What was run, and on which code: a subset (--only) or a local change must show in the report.
+    given = sys.argv[1:] if argv is None else argv
+    report["command"] = shlex.join(["python", "-m", "bench", *given])
+    report["code"] = _code_version()
     out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     text = markdown(report)
     out.with_suffix(".md").write_text(text + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -53,11 +54,9 @@ def test_generator_is_seeded_layered_and_acyclic() -> None:
 
 def test_tiny_scale_runs_every_measurement(tmp_path: Path) -> None:
     out = tmp_path / "tiny.json"
+    args = ["--scale", "tiny", "--out", str(out), "--work-dir", str(tmp_path / "work")]
     result = subprocess.run(
-        [
-            sys.executable, "-m", "bench", "--scale", "tiny", "--out", str(out),
-            "--work-dir", str(tmp_path / "work"),
-        ],
+        [sys.executable, "-m", "bench", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -67,6 +66,11 @@ def test_tiny_scale_runs_every_measurement(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-5000:]
     report = json.loads(out.read_text())
     assert report["errors"] == []
+    assert report["command"] == shlex.join(["python", "-m", "bench", *args])
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    assert report["code"].startswith(head)
+    assert f"`{report['command']}`, code {report['code']}." in out.with_suffix(".md").read_text()
     assert {m["key"] for m in report["measurements"]} == MEASUREMENTS
     for m in report["measurements"]:
         assert m["rows"], f"{m['key']} produced no figures"
