@@ -107,7 +107,7 @@ async def measure_cold_start(ctx: RunContext) -> Measurement:
     held = engine_bytes(engine)
     edges = n_rel + n_lin
     m.rows = [
-        Row("read from Postgres (binary COPY)", n=edges, p50_ms=read * 1000,
+        Row("read from Postgres (block ranges, one shared snapshot)", n=edges, p50_ms=read * 1000,
             throughput=edges / read, unit="edges/s"),
         Row("build engine (load)", n=edges, p50_ms=(total - read) * 1000,
             throughput=edges / (total - read), unit="edges/s"),

@@ -329,13 +329,13 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.WARNING)
     timeout = 120.0 + scale.total_assets / 2_000
+    # What is run, and on which code (read now: the tree may change during a long run).
+    given = sys.argv[1:] if argv is None else argv
+    command, code = shlex.join(["python", "-m", "bench", *given]), _code_version()
     report = asyncio.run(
         run(scale, work_dir=work_dir, only=only, keep=args.keep, server_timeout=timeout)
     )
-    # What was run, and on which code: a subset (--only) or a local change must show in the report.
-    given = sys.argv[1:] if argv is None else argv
-    report["command"] = shlex.join(["python", "-m", "bench", *given])
-    report["code"] = _code_version()
+    report["command"], report["code"] = command, code
     out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     text = markdown(report)
     out.with_suffix(".md").write_text(text + "\n")
