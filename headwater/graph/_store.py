@@ -17,7 +17,12 @@ Layout (two layers, assets + relationships and fields + field lineage, stored al
   graph views. Tombstones are not delta entries: a deleted edge or node flips its flag in place
   and traversals mask it out, so deletes and restores cost O(1) and never touch the CSR.
 * **Compaction** rebuilds the id indexes and the CSR arrays from the tables (vectorised sorts, no
-  row remapping) when the delta outgrows a threshold, folding the delta into the base.
+  row remapping) when the delta outgrows a threshold, folding the delta into the base. It runs in
+  three steps so that the long one needs no lock: :meth:`TenantGraph.begin_compaction` notes the
+  table sizes (rows below them never change where the build reads them) and starts journaling
+  adjacency additions; :meth:`Compaction.build` sorts, off the lock; and
+  :meth:`TenantGraph.finish_compaction` swaps the result in and replays the journal (the rows
+  written meanwhile) into the new delta.
 
 Memory (measured, 1M assets / 5M relationships): about 45 bytes per edge (23 in the table, 16
 in the two CSR directions, the rest CSR pointers) and about 35 bytes per node including the
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -174,6 +180,28 @@ def _newer(index: _IdIndex, versions: I32, id: int, version: int) -> int | None:
     return row
 
 
+def _alive(n: int, dead: set[int] | frozenset[int]) -> I32:
+    """Rows 0..n-1 except the ``dead`` ones."""
+    rows = np.arange(n, dtype=np.int32)
+    if dead:
+        rows = np.setdiff1d(rows, np.fromiter(dead, np.int32, len(dead)))
+    return rows
+
+
+def _index(ids: I64, n: int, dead: set[int] | frozenset[int]) -> _IdIndex:
+    """An id index over the alive rows among 0..n-1 of a table whose id column is ``ids``."""
+    rows = _alive(n, dead)
+    index = _IdIndex()
+    index.rebuild(ids[rows] if dead else ids[:n], rows)
+    return index
+
+
+def _add_later_rows(index: _IdIndex, ids: I64, n: int, end: int) -> None:
+    """Rows n..end-1 into the index's dict, in order (a later row takes over an id)."""
+    for offset, id in enumerate(ids[n:end].tolist()):
+        index.extra[id] = n + offset
+
+
 class Vertices:
     """Append-only node rows: id, version (0 = only referenced, state not seen), live, attr.
 
@@ -196,16 +224,17 @@ class Vertices:
         self.ordered = True
 
     def set_arrays(self, ids: I64, version: I32, live: B, attr: I32) -> None:
-        """Take the arrays of a bulk load (``ids`` sorted); ``open`` is the caller's to set."""
+        """Take the arrays of a bulk load (``ids`` sorted); ``open`` is the caller's to set, the
+        index the following compaction's."""
         self.n = len(ids)
         self.ids, self.version, self.live, self.attr = ids, version, live, attr
         self.open = np.zeros(self.n, bool)
         self.ordered = True
-        self.reindex()
 
-    def reindex(self) -> None:
-        self.index.rebuild(self.ids[: self.n], np.arange(self.n, dtype=np.int32))
-        self.indexed = self.n
+    def install(self, index: _IdIndex, n: int) -> None:
+        """Take an index built over rows 0..n-1; rows appended since go to its dict."""
+        _add_later_rows(index, self.ids, n, self.n)
+        self.index, self.indexed = index, n
 
     def find(self, id: int) -> int:
         return self.index.find(id)
@@ -257,20 +286,19 @@ class _Edges:
         self.ids, self.src, self.dst, self.type = ids, src, dst, type
         self.version, self.deleted = version, deleted
         self.dead = set()
-        self.reindex()
 
     def alive_rows(self) -> I32:
-        rows = np.arange(self.n, dtype=np.int32)
-        if self.dead:
-            rows = np.setdiff1d(rows, np.fromiter(self.dead, np.int32, len(self.dead)))
-        return rows
+        return _alive(self.n, self.dead)
 
-    def reindex(self) -> None:
-        """Index the alive rows (the ones the next adjacency rebuild keeps)."""
-        rows = self.alive_rows()
-        self.index.rebuild(self.ids[rows] if self.dead else self.ids[: self.n], rows)
-        self.indexed = self.n
-        self.masked = int(np.count_nonzero(self.deleted[rows]))
+    def install(self, index: _IdIndex, n: int, based: I32) -> None:
+        """Take an index built over the alive rows ``based`` of rows 0..n-1 (the adjacency's new
+        base); rows appended since go to its dict, and the adjacency's deleted rows are
+        counted again."""
+        _add_later_rows(index, self.ids, n, self.n)
+        self.index, self.indexed = index, n
+        self.masked = int(np.count_nonzero(self.deleted[based])) + int(
+            np.count_nonzero(self.deleted[n : self.n])
+        )
 
     def append(self, id: int, src: int, dst: int, type: int, version: int, deleted: bool) -> int:
         row = self.n
@@ -414,6 +442,8 @@ class _Adjacency:
         self.out = _Csr(0, 0, np.zeros(1, np.int64), _EMPTY_I32, _EMPTY_I32)
         self.into = _Csr(0, 0, np.zeros(1, np.int64), _EMPTY_I32, _EMPTY_I32)
         self.delta_size = 0
+        # (edge, a, b) of each add while a compaction builds: replayed into its result
+        self.journal: list[tuple[int, int, int]] | None = None
 
     def rebuild(self, nv: int, edges: I32, a: I32, b: I32, nv_in: int | None = None) -> None:
         """CSR over ``edges`` running a -> b, for rows a in 0..nv-1 and b in 0..nv_in-1
@@ -427,6 +457,8 @@ class _Adjacency:
         self.out.add(a, b, edge)
         self.into.add(b, a, edge)
         self.delta_size += 1
+        if self.journal is not None:
+            self.journal.append((edge, a, b))
 
     def side(self, forward: bool) -> _Csr:
         """The entries to follow walking a -> b (``forward``) or b -> a."""
@@ -565,33 +597,47 @@ class TenantGraph:
     def base_size(self) -> int:
         return self.assets.indexed + self.fields.indexed + self.rels.indexed + self.lineage.indexed
 
-    def compact(self) -> None:
-        """Fold the delta into a new base: id indexes and CSR arrays rebuilt from the tables."""
-        self.assets.reindex()
-        self.fields.reindex()
-        self.rels.reindex()
-        self.lineage.reindex()
-        self._rebuild_adjacency()
+    @property
+    def compacting(self) -> bool:
+        return self.rel_flow.journal is not None
 
-    def _rebuild_adjacency(self) -> None:
-        na, nf = self.assets.n, self.fields.n
-        rels = self.rels.alive_rows()
-        src, dst = self.rels.src[rels], self.rels.dst[rels]
-        flow = self.rel_types.flow[self.rels.type[rels]] if len(rels) else np.zeros(0, np.int8)
-        fwd, bwd, none = flow == FORWARD, flow == BACKWARD, flow == NO_FLOW
-        self.rel_flow.rebuild(
-            na,
-            np.concatenate([rels[fwd], rels[bwd]]),
-            np.concatenate([src[fwd], dst[bwd]]),
-            np.concatenate([dst[fwd], src[bwd]]),
-        )
-        self.rel_structure.rebuild(na, rels[none], src[none], dst[none])
-        lin = self.lineage.alive_rows()
-        self.lin_flow.rebuild(nf, lin, self.lineage.src[lin], self.lineage.dst[lin])
-        owned = np.flatnonzero(self.fields.attr[:nf] >= 0).astype(np.int32)
-        self.members.rebuild(na, owned, self.fields.attr[owned], owned, nf)
-        self.asset_scratch.fit(na)
-        self.field_scratch.fit(nf)
+    def _adjacencies(self) -> tuple[_Adjacency, _Adjacency, _Adjacency, _Adjacency]:
+        return self.rel_flow, self.rel_structure, self.lin_flow, self.members
+
+    def begin_compaction(self) -> Compaction:
+        """Under the lock: what a compaction will build from, and a journal of the adjacency
+        additions made until it is finished (or aborted)."""
+        if self.compacting:
+            raise RuntimeError("a compaction of this graph is already running")
+        for adjacency in self._adjacencies():
+            adjacency.journal = []
+        return Compaction(self)
+
+    def finish_compaction(self, built: _Built) -> None:
+        """Under the lock: the new base in place, with what was written since its begin as the
+        new delta."""
+        c = built.compaction
+        self.assets.install(built.asset_index, c.na)
+        self.fields.install(built.field_index, c.nf)
+        self.rels.install(built.rel_index, c.nr, built.rel_rows)
+        self.lineage.install(built.lineage_index, c.nl, built.lineage_rows)
+        for name, new in zip(
+            ("rel_flow", "rel_structure", "lin_flow", "members"), built.adjacency, strict=True
+        ):
+            old: _Adjacency = getattr(self, name)
+            for edge, a, b in old.journal or ():
+                new.add(edge, a, b)
+            setattr(self, name, new)
+        self.asset_scratch.fit(self.assets.n)
+        self.field_scratch.fit(self.fields.n)
+
+    def abort_compaction(self) -> None:
+        for adjacency in self._adjacencies():
+            adjacency.journal = None
+
+    def compact(self) -> None:
+        """Fold the delta into a new base, all under the caller's lock."""
+        self.finish_compaction(self.begin_compaction().build())
 
     # --- bulk -------------------------------------------------------------------------------------
 
@@ -629,7 +675,7 @@ class TenantGraph:
             ln.deleted,
             "field lineage",
         )
-        self._rebuild_adjacency()
+        self.compact()
 
     def snapshot(self) -> GraphData:
         a, f, r, ln = self.assets, self.fields, self.rels, self.lineage
@@ -672,6 +718,65 @@ class TenantGraph:
         owners = self.fields.attr[rows[ok]]
         ok[ok] = self.assets.live[owners]
         return ok
+
+
+class Compaction:
+    """A compaction's inputs, taken under the lock. Rows below the noted sizes never change their
+    ids or ends, and array growth copies into new arrays, so the columns are read in place; the
+    fields' owners and the edges' retired rows can change, so they are copied."""
+
+    def __init__(self, g: TenantGraph) -> None:
+        self.na, self.nf, self.nr, self.nl = g.assets.n, g.fields.n, g.rels.n, g.lineage.n
+        self.asset_ids, self.field_ids = g.assets.ids, g.fields.ids
+        self.owners = g.fields.attr[: self.nf].copy()
+        self.rel_ids, self.rel_src, self.rel_dst = g.rels.ids, g.rels.src, g.rels.dst
+        self.rel_type = g.rels.type  # a relationship row never changes its type
+        self.rel_dead = frozenset(g.rels.dead)
+        self.flow = g.rel_types.flow.copy()
+        self.lin_ids, self.lin_src, self.lin_dst = g.lineage.ids, g.lineage.src, g.lineage.dst
+        self.lin_dead = frozenset(g.lineage.dead)
+
+    def build(self) -> _Built:
+        """The new id indexes and CSR adjacency (the long part: no lock needed)."""
+        na, nf = self.na, self.nf
+        rels = _alive(self.nr, self.rel_dead)
+        src, dst = self.rel_src[rels], self.rel_dst[rels]
+        flow = self.flow[self.rel_type[rels]] if len(rels) else np.zeros(0, np.int8)
+        fwd, bwd, none = flow == FORWARD, flow == BACKWARD, flow == NO_FLOW
+        rel_flow, rel_structure, lin_flow, members = (_Adjacency() for _ in range(4))
+        rel_flow.rebuild(
+            na,
+            np.concatenate([rels[fwd], rels[bwd]]),
+            np.concatenate([src[fwd], dst[bwd]]),
+            np.concatenate([dst[fwd], src[bwd]]),
+        )
+        rel_structure.rebuild(na, rels[none], src[none], dst[none])
+        lin = _alive(self.nl, self.lin_dead)
+        lin_flow.rebuild(nf, lin, self.lin_src[lin], self.lin_dst[lin])
+        owned = np.flatnonzero(self.owners >= 0).astype(np.int32)
+        members.rebuild(na, owned, self.owners[owned], owned, nf)
+        return _Built(
+            self,
+            _index(self.asset_ids, na, set()),
+            _index(self.field_ids, nf, set()),
+            _index(self.rel_ids, self.nr, self.rel_dead),
+            rels,
+            _index(self.lin_ids, self.nl, self.lin_dead),
+            lin,
+            (rel_flow, rel_structure, lin_flow, members),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    compaction: Compaction
+    asset_index: _IdIndex
+    field_index: _IdIndex
+    rel_index: _IdIndex
+    rel_rows: I32
+    lineage_index: _IdIndex
+    lineage_rows: I32
+    adjacency: tuple[_Adjacency, _Adjacency, _Adjacency, _Adjacency]
 
 
 def _unique_ids(ids: I64, what: str) -> I64:
