@@ -3,6 +3,8 @@ MiniLM, kept current by the search sinks from the outbox, every hit hydrated fro
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -10,8 +12,12 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
+from headwater.runtime import build_app
 from headwater.search.documents import build_document
+from headwater.search.embeddings import Embedder
 from headwater.search.fulltext import MAX_QUERY_CHARS
+from headwater.search.vectors import MilvusVectorEngine
+from headwater.settings import Settings
 from tests.conftest import TenantKeys, TestDatabase
 from tests.search.api_helpers import (
     eventually,
@@ -320,3 +326,38 @@ async def test_search_needs_a_key_and_a_server_with_search(
     )
     assert response.status_code == 503
     assert "without search" in response.json()["detail"]
+
+
+async def test_semantic_answers_are_the_same_after_a_restart(
+    settings: Settings, test_db: TestDatabase, embedder: Embedder, tenant: TenantKeys
+) -> None:
+    """A second serve over the same data directory loads its in-memory copy of the vectors
+    from milvus-lite in the background, and answers as the first did, before and after."""
+    serve_settings = settings.model_copy(update={"db_pool_max": 8})
+    queries = ["money customers spent", "people we talk to at partner companies"]
+
+    async def answers(client: httpx.AsyncClient) -> list[list[int]]:
+        return [hit_ids(await search(client, tenant, q, mode="semantic")) for q in queries]
+
+    @contextlib.asynccontextmanager
+    async def serving() -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+        app = build_app(serve_settings, test_db.app_dsn, test_db.worker_dsn, embedder=embedder)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                yield app, client
+
+    async with serving() as (app, client):
+        ids = await load_catalog(client, tenant)
+        await synced(client, tenant, ids)
+        first = await answers(client)
+        assert ids["orders"] in first[0]
+        assert ids["contacts"] in first[1]
+    async with serving() as (app, client):
+        vectors = mirrors_of(app).semantic.vectors
+        assert isinstance(vectors, MilvusVectorEngine)
+        assert not vectors.created
+        assert await answers(client) == first  # from milvus-lite, or the copy if loaded by now
+        assert await vectors.wait_for_memory(timeout=120)
+        assert vectors.searches_in_memory
+        assert await answers(client) == first
