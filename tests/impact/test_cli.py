@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from headwater.catalog.context import Actor
 from headwater.catalog.db import Database
@@ -21,7 +17,7 @@ from headwater.cli import main
 from headwater.ingest.apply import ingest_dbt
 from headwater.runtime import build_app
 from headwater.settings import Settings
-from tests.conftest import TenantKeys, TestDatabase
+from tests.conftest import TenantKeys, TestDatabase, serving_in_a_thread
 from tests.impact.dbt_project import NAMESPACE, STG, WEEKLY, manifest, proposed
 from tests.impact.platform import RAW, REVENUE_BOARD, load_platform, wait_for_graph
 
@@ -38,23 +34,8 @@ def server(
         test_db.worker_dsn,
         search=False,
     )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not uv.started:
-            assert thread.is_alive(), "the server thread died while starting"
-            assert time.monotonic() < deadline, "the server did not start in time"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
+    with serving_in_a_thread(app) as url:
+        yield url
 
 
 @pytest.fixture

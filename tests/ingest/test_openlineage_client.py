@@ -10,16 +10,12 @@ their raw audit copies.
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
-import uvicorn
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import (
     InputDataset,
@@ -45,7 +41,7 @@ from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, H
 from headwater.api.app import create_app
 from headwater.catalog.db import Database
 from headwater.settings import Settings
-from tests.conftest import TenantKeys, TestDatabase
+from tests.conftest import TenantKeys, TestDatabase, serving_in_a_thread
 from tests.test_bulk import row_counts
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -180,23 +176,8 @@ def client_event(raw: dict[str, Any], producer: str | None = None) -> RunEvent:
 def running_headwater(settings: Settings) -> Iterator[str]:
     assert settings.database_url is not None
     app = create_app(settings, Database(settings.database_url, max_size=4))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive(), "the server thread died while starting"
-            assert time.monotonic() < deadline, "the server did not start in time"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
+    with serving_in_a_thread(app) as url:
+        yield url
 
 
 def emit_all(

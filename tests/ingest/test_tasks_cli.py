@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,13 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from headwater.cli import EXIT_ERROR, EXIT_OK, main
 from headwater.cli_ingest import ProgressBar, follow_task
 from headwater.runtime import build_app
 from headwater.settings import Settings
-from tests.conftest import TenantKeys, TestDatabase
+from tests.conftest import TenantKeys, TestDatabase, serving_in_a_thread
 from tests.ingest.test_tasks_api import MANIFEST, data_counts, ndjson, seed_events
 
 
@@ -40,23 +36,8 @@ def serving(settings: Settings, test_db: TestDatabase) -> Iterator[str]:
         }
     )
     app = build_app(fast, test_db.app_dsn, test_db.worker_dsn, search=False)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert thread.is_alive(), "the server thread died while starting"
-            assert time.monotonic() < deadline, "the server did not start in time"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    with serving_in_a_thread(app, timeout=30) as url:
+        yield url
 
 
 def summary_of(out: str) -> tuple[list[str], dict[str, Any]]:
