@@ -13,8 +13,9 @@ checkpoint guarantees it).
 
 milvus-lite 3.x is pure Python and visits every stored row in Python on each search, whatever
 the index (~90 ms a query at 100k vectors here): on milvus-lite the engine therefore also keeps
-the rows in memory and answers searches there, exactly (:mod:`headwater.search.vector_memory`),
-once that copy is loaded; until then, and on a Milvus server, Milvus answers. FLAT is the
+the rows in memory and answers searches there, exactly (:mod:`headwater.search.vector_memory`;
+1.5 KiB a vector, 150 MiB per 100k assets), once that copy is loaded; until then, and on a
+Milvus server, Milvus answers. FLAT is the
 default index; ``index_type="IVF_FLAT"`` is for Milvus servers, where ``nprobe`` is honoured
 (milvus-lite's IVF_FLAT ignored it: 22% of the true top 20). Before a flush, rows sit in growing
 segments, so the sink calls :meth:`flush` at the end of each batch.
