@@ -13,7 +13,6 @@ import asyncio
 import itertools
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,6 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 import pytest
-import uvicorn
 
 from headwater.api.ui import DIST
 from headwater.catalog.db import Database
@@ -33,7 +31,7 @@ from headwater.catalog.embedded import SUPERUSER, EmbeddedPostgres
 from headwater.runtime import build_app
 from headwater.search.embeddings import Embedder
 from headwater.settings import Settings
-from tests.conftest import TEMPLATE, TenantKeys, TestDatabase, make_tenant
+from tests.conftest import TEMPLATE, TenantKeys, TestDatabase, make_tenant, serving_in_a_thread
 
 try:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
@@ -157,26 +155,11 @@ def headwater(
         db_pool_max=8,
     )
     app = build_app(settings, ui_database.app_dsn, ui_database.worker_dsn, embedder=embedder)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 120
-        while not server.started:
-            assert thread.is_alive(), "the server thread died while starting"
-            assert time.monotonic() < deadline, "the server did not start in time"
-            time.sleep(0.05)
+    with serving_in_a_thread(app, timeout=120) as url:
         keys = _tenant(ui_database.app_dsn, "marquez")
-        hw = Headwater(f"http://127.0.0.1:{port}", keys, ui_database.app_dsn)
+        hw = Headwater(url, keys, ui_database.app_dsn)
         _load_seed(hw)
         yield hw
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
 
 def _load_seed(hw: Headwater) -> None:
