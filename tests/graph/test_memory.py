@@ -43,6 +43,23 @@ ONE = np.array([1], np.int32)
 NOT_DELETED = np.array([False])
 
 
+async def _same_answers(
+    expected: MemoryGraphEngine, actual: MemoryGraphEngine, tenant: UUID, history: History
+) -> None:
+    assert_same_data(await actual.snapshot(tenant), await expected.snapshot(tenant))
+    assert await actual.stats(tenant) == await expected.stats(tenant)
+    nodes = [NodeRef.asset(a) for a in history.asset_ids]
+    nodes += [NodeRef.field(f) for f in history.field_ids]
+    for node in nodes:
+        for direction in ("upstream", "downstream"):
+            a = await outcome(expected.closure(tenant, [node], direction))
+            b = await outcome(actual.closure(tenant, [node], direction))
+            if isinstance(a, tuple) or isinstance(b, tuple):
+                assert a == b
+            else:
+                assert a.distances() == b.distances()
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 async def test_compaction_at_any_point_preserves_answers(data: st.DataObject) -> None:
@@ -59,35 +76,7 @@ async def test_compaction_at_any_point_preserves_answers(data: st.DataObject) ->
         await sometimes.apply(tenant, batch)
         if data.draw(st.booleans()):
             sometimes.compact(tenant)
-    assert_same_data(await sometimes.snapshot(tenant), await never.snapshot(tenant))
-    assert await sometimes.stats(tenant) == await never.stats(tenant)
-    nodes = [NodeRef.asset(a) for a in history.asset_ids]
-    nodes += [NodeRef.field(f) for f in history.field_ids]
-    for node in nodes:
-        for direction in ("upstream", "downstream"):
-            a = await outcome(never.closure(tenant, [node], direction))
-            b = await outcome(sometimes.closure(tenant, [node], direction))
-            if isinstance(a, tuple) or isinstance(b, tuple):
-                assert a == b
-            else:
-                assert a.distances() == b.distances()
-
-
-async def _same_answers(
-    expected: MemoryGraphEngine, actual: MemoryGraphEngine, tenant: UUID, history: History
-) -> None:
-    assert_same_data(await actual.snapshot(tenant), await expected.snapshot(tenant))
-    assert await actual.stats(tenant) == await expected.stats(tenant)
-    nodes = [NodeRef.asset(a) for a in history.asset_ids]
-    nodes += [NodeRef.field(f) for f in history.field_ids]
-    for node in nodes:
-        for direction in ("upstream", "downstream"):
-            a = await outcome(expected.closure(tenant, [node], direction))
-            b = await outcome(actual.closure(tenant, [node], direction))
-            if isinstance(a, tuple) or isinstance(b, tuple):
-                assert a == b
-            else:
-                assert a.distances() == b.distances()
+    await _same_answers(never, sometimes, tenant, history)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
