@@ -188,11 +188,13 @@ def _alive(n: int, dead: set[int] | frozenset[int]) -> I32:
     return rows
 
 
-def _index(ids: I64, n: int, dead: set[int] | frozenset[int]) -> _IdIndex:
-    """An id index over the alive rows among 0..n-1 of a table whose id column is ``ids``."""
-    rows = _alive(n, dead)
+def _index(ids: I64, rows: I32) -> _IdIndex:
+    """An id index over ``rows`` (increasing) of a table whose id column is ``ids``."""
     index = _IdIndex()
-    index.rebuild(ids[rows] if dead else ids[:n], rows)
+    # all rows 0..n-1: a view of the column, no gather
+    index.rebuild(
+        ids[: len(rows)] if len(rows) == 0 or rows[-1] == len(rows) - 1 else ids[rows], rows
+    )
     return index
 
 
@@ -757,11 +759,11 @@ class Compaction:
         members.rebuild(na, owned, self.owners[owned], owned, nf)
         return _Built(
             self,
-            _index(self.asset_ids, na, set()),
-            _index(self.field_ids, nf, set()),
-            _index(self.rel_ids, self.nr, self.rel_dead),
+            _index(self.asset_ids, np.arange(na, dtype=np.int32)),
+            _index(self.field_ids, np.arange(nf, dtype=np.int32)),
+            _index(self.rel_ids, rels),
             rels,
-            _index(self.lin_ids, self.nl, self.lin_dead),
+            _index(self.lin_ids, lin),
             lin,
             (rel_flow, rel_structure, lin_flow, members),
         )
