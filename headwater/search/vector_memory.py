@@ -72,7 +72,7 @@ class _TenantRows:
         _, *arrays = self.facets[slot]
         for field, values in zip(_ARRAY_FACETS, arrays, strict=True):
             postings = self.postings[field]
-            for value in values:
+            for value in set(values):  # a value may repeat within a row
                 if add:
                     postings.setdefault(value, set()).add(slot)
                 else:

@@ -266,3 +266,16 @@ async def test_the_in_memory_copy_answers_as_milvus_lite_does(tmp_path: Path) ->
     await reopened.drop_tenant(tenants[0])
     assert await reopened.search(tenants[0], [queries[0]], limit=5) == [[]]
     await reopened.close()
+
+
+async def test_a_facet_value_repeated_within_a_record_is_retagged_cleanly(
+    milvus: MilvusVectorEngine, tenant_a: UUID
+) -> None:
+    await _write(milvus, [_record(tenant_a, 1, 1, seed=1, tags=("pii", "pii"), owners=("a", "a"))])
+    await _write(milvus, [_record(tenant_a, 1, 2, seed=1, tags=("gold",))])
+    pii = SearchFilters(tags=frozenset({"pii"}))
+    assert await milvus.search(tenant_a, [_unit(1)], limit=5, filters=pii) == [[]]
+    (hits,) = await milvus.search(
+        tenant_a, [_unit(1)], limit=5, filters=SearchFilters(tags=frozenset({"gold"}))
+    )
+    assert [h.asset_id for h in hits] == [1]
