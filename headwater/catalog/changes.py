@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
-from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
 from headwater.catalog.context import Actor
 from headwater.catalog.db import Conn
 from headwater.catalog.queries import Q
-
-
-def _default(value: object) -> str:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    raise TypeError(f"cannot store {type(value).__name__} as JSON")
-
-
-# One encoder for every call: building one per call costs as much as encoding a small state.
-_ENCODER = json.JSONEncoder(default=_default, separators=(",", ":"))
-
-
-def dumps(value: object) -> str:
-    return _ENCODER.encode(value)
+from headwater.jsoncodec import dumps
 
 
 def jsonb(value: object) -> Jsonb:

@@ -14,9 +14,11 @@ from weakref import WeakKeyDictionary
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from headwater.catalog.errors import Conflict, HeadwaterError, Unprocessable
+from headwater.jsoncodec import loads
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,12 @@ _MIGRATION_LOCK = 0x6865_6164_7761_7472
 # A connection given back to the pool this recently is taken as alive without a round trip
 # (HikariCP's aliveBypassWindowMs): under load every request would otherwise pay for one.
 ALIVE_BYPASS_S: Final = 0.5
+
+
+async def _configure(conn: Conn) -> None:
+    # json and jsonb columns arrive decoded by orjson: the outbox tailer and the ingestion
+    # planner decode thousands of states a second.
+    set_json_loads(loads, conn)
 
 
 class Database:
@@ -43,6 +51,7 @@ class Database:
             kwargs={"autocommit": True, "row_factory": dict_row},
             connection_class=psycopg.AsyncConnection[DictRow],
             check=self._check,
+            configure=_configure,
         )
 
     async def _check(self, conn: Conn) -> None:

@@ -29,7 +29,6 @@ with a concurrent run that creates or locks the same rows in another order.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple, cast
@@ -38,7 +37,7 @@ import psycopg
 
 from headwater.catalog import db
 from headwater.catalog.assets import Asset
-from headwater.catalog.changes import Change, dumps, record_all
+from headwater.catalog.changes import Change, record_all
 from headwater.catalog.context import Actor
 from headwater.catalog.db import Conn
 from headwater.catalog.errors import Conflict, Unprocessable
@@ -65,6 +64,7 @@ from headwater.ingest.rules import (
     merged_asset,
     tally_fields,
 )
+from headwater.jsoncodec import dumps, loads
 
 __all__ = ["apply_run"]
 
@@ -103,7 +103,7 @@ def _stored(value: dict[str, Any], plain: bool | None = None) -> dict[str, Any]:
     ``plain``: known to be JSON types only already."""
     if plain or (plain is None and _plain(value)):
         return value
-    stored: dict[str, Any] = json.loads(dumps(value))
+    stored: dict[str, Any] = loads(dumps(value))
     return stored
 
 

@@ -1,0 +1,76 @@
+"""The orjson-based codec keeps every value the standard library kept, big integers included,
+from Python to text and back, and from the API through Postgres and back."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+import httpx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from headwater.catalog.db import Database
+from headwater.jsoncodec import dumps, dumps_bytes, loads
+from tests.conftest import TenantKeys
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(exclude_categories=["Cs"])),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300)
+@given(_json_values)
+def test_round_trips_what_the_standard_library_round_trips(value: Any) -> None:
+    text = dumps(value)
+    assert json.loads(text) == value
+    assert loads(text) == value
+    assert loads(text.encode("utf-8")) == value
+    assert loads(memoryview(dumps_bytes(value))) == value
+
+
+def test_integers_beyond_64_bits_stay_exact() -> None:
+    big = [2**64, -(2**63) - 1, 10**30, 12345678901234567890123]
+    assert loads(b'{"n": [18446744073709551616, -9223372036854775809]}') == {"n": big[:2]}
+    assert loads(dumps(big)) == big
+    assert all(isinstance(n, int) for n in loads(dumps(big)))
+
+
+def test_encodes_dates_uuids_and_non_string_keys_as_before() -> None:
+    moment = datetime(2024, 5, 1, 12, 30, 1, 250, tzinfo=UTC)
+    value = {"at": moment, "on": date(2024, 5, 2), "id": UUID(int=7), "by_number": {3: "x"}}
+    expected = {
+        "at": moment.isoformat(),
+        "on": "2024-05-02",
+        "id": "00000000-0000-0000-0000-000000000007",
+        "by_number": {"3": "x"},
+    }
+    assert json.loads(dumps(value)) == expected
+
+
+async def test_big_integers_survive_the_database(
+    client: httpx.AsyncClient, tenant: TenantKeys, database: Database
+) -> None:
+    """Written through the API (request body), stored as jsonb, read back through the pool's
+    loader: the integer is the same integer."""
+    metadata = {"row_count": 123456789012345678901234567890, "small": 5, "ratio": 0.25}
+    created = await client.post(
+        "/api/v1/assets",
+        json={"type": "table", "name": "t", "qualified_name": "db.t", "metadata": metadata},
+        headers=tenant.headers("editor"),
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["metadata"] == metadata
+    async with database.transaction(tenant.tenant_id) as conn:
+        cur = await conn.execute("SELECT metadata FROM assets WHERE qualified_name = 'db.t'")
+        row = await cur.fetchone()
+    assert row is not None
+    assert row["metadata"] == metadata
