@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from uuid import UUID
 
 import uvicorn
@@ -39,18 +39,24 @@ from headwater.sync.worker import SyncWorker, WorkerConfig, check_worker_role
 log = logging.getLogger(__name__)
 
 
+GC_YOUNG_THRESHOLD: Final = 10_000
+
+
 class AppServer(uvicorn.Server):
     """uvicorn for a process that serves one app (``serve``, the bench's API server): once the
     app has started, everything alive (modules, routes, models, the loaded graph's objects) is
     moved out of the garbage collector's sight with ``gc.freeze``. A full collection then walks
     the garbage of requests, not ~175k long-lived objects (~95 ms, landing on every other large
-    impact report, down to ~6 ms). Not for processes that build many apps (tests): frozen
-    objects in reference cycles are never collected."""
+    impact report, down to ~6 ms). The youngest generation is collected every 10,000 allocations
+    instead of 700: a batch ingestion allocates hundreds of thousands of short-lived objects
+    with few cycles (0.1 ms of CPU less per ingested event). Not for processes that build many
+    apps (tests): frozen objects in reference cycles are never collected."""
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         gc.collect()
         gc.freeze()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 @dataclass(frozen=True)
