@@ -24,7 +24,9 @@ A concurrent writer can slip in between the reads and the writes (it created a n
 creates, or changed a field or an edge this run read). The write notices (an insert that does
 nothing on conflict returns fewer rows, an update that checks the version read matches fewer),
 the savepoint rolls back and the run is planned again from fresh reads. So does a deadlock
-with a concurrent run that creates or locks the same rows in another order.
+with a concurrent run that creates or locks the same rows in another order. A run planned again
+first takes the tenant's retry lock (held to the end of its transaction), so colliding runs take
+turns instead of invalidating each other until one gives up.
 """
 
 from __future__ import annotations
@@ -71,8 +73,12 @@ __all__ = ["apply_run"]
 # Keys of rows this run creates: above every real id, in creation order, so "the oldest asset
 # with this alias" compares them as it will compare the ids they get.
 _NEW: Final = 1 << 62
-# A run whose plans concurrent writers keep invalidating is given up on (a 409: retry).
-_ATTEMPTS: Final = 3
+# A run whose plans concurrent writers keep invalidating is given up on (a 409: retry). After
+# its first attempt a run takes the tenant's retry lock, so only first attempts of other runs
+# (and writers outside ingestion) can invalidate it again.
+_ATTEMPTS: Final = 5
+# The advisory lock namespace (first key) of the retry lock; the second key is the tenant's.
+_RETRY_LOCK: Final = 0x68775F72
 _COUNTED: Final = ("assets", "fields", "relationships", "field_lineage", "tags")
 # The keys of a relationship's audit and outbox state (as ``relationships`` writes it).
 _RELATIONSHIP_STATE: Final = {
@@ -316,7 +322,7 @@ async def apply_run(
     if not run:
         return
     points = before_each
-    for _ in range(_ATTEMPTS):
+    for attempt in range(_ATTEMPTS):
         plan = _Plan(actor)
         try:
             async with conn.transaction():
@@ -331,10 +337,21 @@ async def apply_run(
                 await _fresh(plan.settle_edges(conn))
                 await _fresh(plan.write(conn))
         except _Stale:
-            continue  # the savepoint is rolled back, and with it this plan's locks
+            # The savepoint is rolled back, and with it this plan's locks.
+            if attempt == 0:
+                await _serialize_retries(conn)
+            continue
         plan.tally.add_to(summary)
         return
     raise Conflict("concurrent writes kept changing what this ingestion read: retry")
+
+
+async def _serialize_retries(conn: Conn) -> None:
+    try:
+        await conn.execute(Q["ingest_serialize_retries"], {"namespace": _RETRY_LOCK})
+    except psycopg.errors.DeadlockDetected as e:
+        # This transaction's earlier runs hold rows that a run holding the lock waits for.
+        raise Conflict("concurrent ingestions of the same assets collided: retry") from e
 
 
 async def _fresh(step: Awaitable[None]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import random
 import uuid
 from pathlib import Path
 from typing import Any
@@ -673,3 +674,66 @@ async def test_a_concurrent_creator_of_the_same_dataset_does_not_fail_the_other(
     summary = await racing
     assert summary.assets.created == 1  # its job; the dataset was the first writer's
     assert summary.assets.unchanged == 1
+
+
+def _lineage_of(test_db: TestDatabase, tenant: TenantKeys) -> tuple[set[Any], set[Any]]:
+    """A tenant's live assets with their field names, and its relationships by name."""
+    with psycopg.connect(test_db.admin_dsn) as conn:
+        assets = conn.execute(
+            "SELECT a.qualified_name, array(SELECT f.name FROM schema_fields f"
+            "  WHERE f.asset_id = a.id ORDER BY f.ordinal) FROM assets a"
+            " WHERE a.tenant_id = %s AND a.deleted_at IS NULL",
+            (tenant.tenant_id,),
+        ).fetchall()
+        edges = conn.execute(
+            "SELECT s.qualified_name, t.qualified_name, r.type FROM relationships r"
+            "  JOIN assets s ON s.id = r.source_id JOIN assets t ON t.id = r.target_id"
+            " WHERE r.tenant_id = %s AND r.deleted_at IS NULL",
+            (tenant.tenant_id,),
+        ).fetchall()
+    return {(qn, tuple(fields)) for qn, fields in assets}, set(edges)
+
+
+async def test_concurrent_batches_over_the_same_datasets_all_land(
+    tenant: TenantKeys, other_tenant: TenantKeys, test_db: TestDatabase
+) -> None:
+    """Eight writers at once, each sending batches whose events read datasets drawn from one
+    pool, most of them new to the catalog when read: every batch lands (runs that collide on
+    names they create take turns instead of failing with 409 after a few attempts), and the
+    catalog ends as one writer sending the same batches in turn leaves it."""
+    writers, rounds, per_batch, pool = 8, 3, 30, 300
+    draw = random.Random(5)
+    batches = {
+        (w, r): [
+            event(
+                f"writer{w}.job{r}_{i}",
+                inputs=[
+                    dataset(f"db.public.pool_{k}", schema=schema("id", f"c{k % 7}"))
+                    for k in draw.sample(range(pool), 3)
+                ],
+                outputs=[dataset(f"db.public.out_{w}_{r}_{i}", schema=schema("id"))],
+            )
+            for i in range(per_batch)
+        ]
+        for w in range(writers)
+        for r in range(rounds)
+    }
+
+    async def write(tenant: TenantKeys, mine: list[list[dict[str, Any]]]) -> None:
+        actor = Actor(tenant_id=tenant.tenant_id, user_id=None)
+        for batch in mine:
+            async with database.transaction(tenant.tenant_id) as conn:
+                await ingest_openlineage(conn, actor, batch)
+
+    database = Database(test_db.app_dsn, max_size=writers)
+    await database.open()
+    try:
+        await asyncio.gather(
+            *(write(tenant, [batches[w, r] for r in range(rounds)]) for w in range(writers))
+        )
+        await write(other_tenant, list(batches.values()))
+    finally:
+        await database.close()
+    assets, edges = _lineage_of(test_db, tenant)
+    assert len(assets) > writers * rounds * per_batch * 2 + pool * 0.9
+    assert (assets, edges) == _lineage_of(test_db, other_tenant)

@@ -10,6 +10,12 @@ SELECT EXISTS (
     SELECT 1 FROM audits WHERE entity_type = %(entity_type)s AND entity_id = %(entity_id)s
 ) AS found
 
+-- name: ingest_serialize_retries
+-- Taken by an ingestion run whose plan a concurrent writer invalidated, before it plans again,
+-- and held until its transaction ends: runs that collide once then take turns in the tenant
+-- instead of invalidating each other again. First attempts never wait for it.
+SELECT pg_advisory_xact_lock(%(namespace)s::integer, hashtext(headwater_tenant()::text))
+
 -- name: ingest_known_raw_inputs
 -- Which of a run's raw inputs (entity_type, entity_id pairs) are kept already.
 SELECT a.entity_type, a.entity_id
