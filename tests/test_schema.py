@@ -209,3 +209,49 @@ def test_log_tables_hold_only_the_transactions_tenant(test_db: TestDatabase) -> 
                     with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
                         conn.execute(statement, (tenant,))
                 assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (1,)
+
+
+def test_a_tenant_the_statistics_never_saw_gets_probes_not_tenant_scans(
+    test_db: TestDatabase,
+) -> None:
+    """A tenant created after the last ANALYZE: finding the assets a batch names, with their
+    fields, probes the name and field indexes. With tenant_id statistics the tenant was
+    estimated at one row, and the plan scanned the whole tenant instead (migration 0007)."""
+    with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
+        old, new = (
+            conn.execute(
+                "INSERT INTO tenants (slug, name) VALUES (%s, %s) RETURNING id", (slug, slug)
+            ).fetchone()[0]  # type: ignore[index]
+            for slug in ("old", "new")
+        )
+        for tenant, count in ((old, 20_000), (new, 3_000)):
+            conn.execute(
+                "INSERT INTO assets (tenant_id, type, name, qualified_name)"
+                " SELECT %s, 'table', 'n' || g, 'n' || g FROM generate_series(1, %s) g",
+                (tenant, count),
+            )
+            conn.execute(
+                "INSERT INTO schema_fields (tenant_id, asset_id, name, ordinal)"
+                " SELECT a.tenant_id, a.id, 'c' || g, g FROM assets a, generate_series(1, 5) g"
+                " WHERE a.tenant_id = %s",
+                (tenant,),
+            )
+            if tenant == old:
+                conn.execute("ANALYZE assets, schema_fields")
+        assert conn.execute(
+            "SELECT count(*) FROM pg_stats WHERE attname = 'tenant_id'"
+        ).fetchone() == (0,)
+    with psycopg.connect(test_db.app_dsn) as conn:
+        conn.execute("SELECT set_config('headwater.tenant_id', %s, true)", (str(new),))
+        plan = "\n".join(
+            row[0]
+            for row in conn.execute(
+                "EXPLAIN " + Q["ingest_lock_named_assets"],
+                {"names": [f"n{k}" for k in range(1, 3_000, 15)]},
+            )
+        )
+    assert "assets_tenant_qualified_name_key" in plan, plan
+    assert "AND (asset_id = a.id))" in plan, plan  # the fields: by their asset
+    for tenant_scan in ("assets_tenant_updated_idx", "assets_tenant_type_idx",
+                        "schema_fields_name_idx"):  # fmt: skip
+        assert tenant_scan not in plan, plan
