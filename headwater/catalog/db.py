@@ -107,8 +107,12 @@ async def fetch_one(conn: Conn, query: LiteralString, params: Any = None) -> dic
     return await cur.fetchone()
 
 
-async def fetch_all(conn: Conn, query: LiteralString, params: Any = None) -> list[dict[str, Any]]:
-    cur = await conn.execute(query, params)
+async def fetch_all(
+    conn: Conn, query: LiteralString, params: Any = None, *, prepare: bool | None = None
+) -> list[dict[str, Any]]:
+    """``prepare=False``: planned for these very parameters every time (psycopg otherwise
+    prepares a statement after five executions, and Postgres may settle on a generic plan)."""
+    cur = await conn.execute(query, params, prepare=prepare)
     return await cur.fetchall()
 
 

@@ -401,6 +401,7 @@ class _Plan:
                     "entity_types": [a.entity_type for a in audited],
                     "entity_ids": [a.entity_id for a in audited],
                 },
+                prepare=False,  # as below: a generic plan would scan the tenant's audit log
             )
             known = {(r["entity_type"], r["entity_id"]) for r in rows}
         names: set[str] = set()
@@ -427,7 +428,11 @@ class _Plan:
             names.update(n for e in unit.edges for n in (e.source, e.target))
             names.update(n for e in unit.column_edges for n in (e.source, e.target))
         if names:
-            rows = await db.fetch_all(conn, Q["ingest_lock_named_assets"], {"names": sorted(names)})
+            # Planned for each run: a generic plan, made while the tables were small, expects a
+            # few names and a small tenant, and probes nothing.
+            rows = await db.fetch_all(
+                conn, Q["ingest_lock_named_assets"], {"names": sorted(names)}, prepare=False
+            )
             for row in rows:
                 self._load(row)
 
