@@ -25,8 +25,9 @@ creates, or changed a field or an edge this run read). The write notices (an ins
 nothing on conflict returns fewer rows, an update that checks the version read matches fewer),
 the savepoint rolls back and the run is planned again from fresh reads. So does a deadlock
 with a concurrent run that creates or locks the same rows in another order. A run planned again
-first takes the tenant's retry lock (held to the end of its transaction), so colliding runs take
-turns instead of invalidating each other until one gives up.
+first takes the tenant's retry lock (held to the end of its transaction), and every run waits
+for that lock before it plans, so colliding runs take turns instead of invalidating each other
+until one gives up.
 """
 
 from __future__ import annotations
@@ -74,8 +75,8 @@ __all__ = ["apply_run"]
 # with this alias" compares them as it will compare the ids they get.
 _NEW: Final = 1 << 62
 # A run whose plans concurrent writers keep invalidating is given up on (a 409: retry). After
-# its first attempt a run takes the tenant's retry lock, so only first attempts of other runs
-# (and writers outside ingestion) can invalidate it again.
+# its first attempt a run takes the tenant's retry lock, which new runs wait for, so only runs
+# already under way (and writers outside ingestion) can invalidate it again.
 _ATTEMPTS: Final = 5
 # The advisory lock namespace (first key) of the retry lock; the second key is the tenant's.
 _RETRY_LOCK: Final = 0x68775F72
@@ -322,6 +323,7 @@ async def apply_run(
     if not run:
         return
     points = before_each
+    await _wait_for_retries(conn)
     for attempt in range(_ATTEMPTS):
         plan = _Plan(actor)
         try:
@@ -344,6 +346,18 @@ async def apply_run(
         plan.tally.add_to(summary)
         return
     raise Conflict("concurrent writes kept changing what this ingestion read: retry")
+
+
+async def _wait_for_retries(conn: Conn) -> None:
+    """Wait while another run of the tenant holds the retry lock; hold nothing afterwards (the
+    shared lock is taken in a savepoint that is rolled back)."""
+    try:
+        async with conn.transaction():
+            await conn.execute(Q["ingest_wait_for_retries"], {"namespace": _RETRY_LOCK})
+            raise psycopg.Rollback
+    except psycopg.errors.DeadlockDetected:
+        # The retrying run waits for rows this transaction's earlier runs hold: go ahead.
+        pass
 
 
 async def _serialize_retries(conn: Conn) -> None:

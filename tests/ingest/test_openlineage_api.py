@@ -697,11 +697,12 @@ def _lineage_of(test_db: TestDatabase, tenant: TenantKeys) -> tuple[set[Any], se
 async def test_concurrent_batches_over_the_same_datasets_all_land(
     tenant: TenantKeys, other_tenant: TenantKeys, test_db: TestDatabase
 ) -> None:
-    """Eight writers at once, each sending batches whose events read datasets drawn from one
-    pool, most of them new to the catalog when read: every batch lands (runs that collide on
-    names they create take turns instead of failing with 409 after a few attempts), and the
-    catalog ends as one writer sending the same batches in turn leaves it."""
-    writers, rounds, per_batch, pool = 8, 3, 30, 300
+    """Two writers at once, each streaming batches whose events read datasets drawn from one
+    pool, most of them new to the catalog when read: every batch lands, and the catalog ends as
+    one writer sending the same batches in turn leaves it. Runs that collide on names they
+    create take turns: without the retry lock they failed with 409 after a few attempts, and
+    without new runs waiting for it a streaming writer kept invalidating the other's retries."""
+    writers, rounds, per_batch, pool = 2, 10, 60, 600
     draw = random.Random(5)
     batches = {
         (w, r): [

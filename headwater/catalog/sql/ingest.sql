@@ -12,9 +12,14 @@ SELECT EXISTS (
 
 -- name: ingest_serialize_retries
 -- Taken by an ingestion run whose plan a concurrent writer invalidated, before it plans again,
--- and held until its transaction ends: runs that collide once then take turns in the tenant
--- instead of invalidating each other again. First attempts never wait for it.
+-- and held until its transaction ends: runs that collide once then take turns in the tenant.
 SELECT pg_advisory_xact_lock(%(namespace)s::integer, hashtext(headwater_tenant()::text))
+
+-- name: ingest_wait_for_retries
+-- Taken (and at once given back, in a savepoint rolled back) by every ingestion run before it
+-- plans: it waits while a run of the tenant retries, so that new runs cannot invalidate that
+-- run's plan again and again (a client streaming batches would starve it).
+SELECT pg_advisory_xact_lock_shared(%(namespace)s::integer, hashtext(headwater_tenant()::text))
 
 -- name: ingest_known_raw_inputs
 -- Which of a run's raw inputs (entity_type, entity_id pairs) are kept already.
