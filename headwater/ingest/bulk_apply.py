@@ -25,9 +25,8 @@ creates, or changed a field or an edge this run read). The write notices (an ins
 nothing on conflict returns fewer rows, an update that checks the version read matches fewer),
 the savepoint rolls back and the run is planned again from fresh reads. So does a deadlock
 with a concurrent run that creates or locks the same rows in another order. A run planned again
-first takes the tenant's retry lock (held to the end of its transaction), and every run waits
-for that lock before it plans, so colliding runs take turns instead of invalidating each other
-until one gives up.
+takes the tenant's ingestion lock exclusively (every run holds it shared), so colliding runs
+take turns instead of invalidating each other until one gives up.
 """
 
 from __future__ import annotations
@@ -75,10 +74,10 @@ __all__ = ["apply_run"]
 # with this alias" compares them as it will compare the ids they get.
 _NEW: Final = 1 << 62
 # A run whose plans concurrent writers keep invalidating is given up on (a 409: retry). After
-# its first attempt a run takes the tenant's retry lock, which new runs wait for, so only runs
-# already under way (and writers outside ingestion) can invalidate it again.
+# its first attempt a run takes the tenant's ingestion lock exclusively, which new runs wait
+# for, so only writers outside ingestion can invalidate it again.
 _ATTEMPTS: Final = 5
-# The advisory lock namespace (first key) of the retry lock; the second key is the tenant's.
+# The advisory lock namespace (first key) of the ingestion lock; the second key is the tenant's.
 _RETRY_LOCK: Final = 0x68775F72
 _COUNTED: Final = ("assets", "fields", "relationships", "field_lineage", "tags")
 # The keys of a relationship's audit and outbox state (as ``relationships`` writes it).
@@ -323,7 +322,7 @@ async def apply_run(
     if not run:
         return
     points = before_each
-    await _wait_for_retries(conn)
+    await _join_ingestion(conn)
     for attempt in range(_ATTEMPTS):
         plan = _Plan(actor)
         try:
@@ -348,24 +347,23 @@ async def apply_run(
     raise Conflict("concurrent writes kept changing what this ingestion read: retry")
 
 
-async def _wait_for_retries(conn: Conn) -> None:
-    """Wait while another run of the tenant holds the retry lock; hold nothing afterwards (the
-    shared lock is taken in a savepoint that is rolled back)."""
-    try:
-        async with conn.transaction():
-            await conn.execute(Q["ingest_wait_for_retries"], {"namespace": _RETRY_LOCK})
-            raise psycopg.Rollback
-    except psycopg.errors.DeadlockDetected:
-        # The retrying run waits for rows this transaction's earlier runs hold: go ahead.
-        pass
+async def _join_ingestion(conn: Conn) -> None:
+    """Take the tenant's ingestion lock in shared mode, to the end of the transaction: any
+    number of runs hold it at once, and while a retrying run waits for it or holds it
+    exclusively, new runs wait."""
+    await conn.execute(Q["ingest_join"], {"namespace": _RETRY_LOCK})
 
 
 async def _serialize_retries(conn: Conn) -> None:
+    """Take the tenant's ingestion lock exclusively, to the end of the transaction (once the
+    runs under way have committed). Two retrying runs that both hold it shared deadlock on the
+    upgrade: Postgres aborts one's request, and that one retries unserialised (in a savepoint,
+    so its transaction goes on)."""
     try:
-        await conn.execute(Q["ingest_serialize_retries"], {"namespace": _RETRY_LOCK})
-    except psycopg.errors.DeadlockDetected as e:
-        # This transaction's earlier runs hold rows that a run holding the lock waits for.
-        raise Conflict("concurrent ingestions of the same assets collided: retry") from e
+        async with conn.transaction():
+            await conn.execute(Q["ingest_serialize_retries"], {"namespace": _RETRY_LOCK})
+    except psycopg.errors.DeadlockDetected:
+        pass
 
 
 async def _fresh(step: Awaitable[None]) -> None:

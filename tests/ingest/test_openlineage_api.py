@@ -700,8 +700,9 @@ async def test_concurrent_batches_over_the_same_datasets_all_land(
     """Two writers at once, each streaming batches whose events read datasets drawn from one
     pool, most of them new to the catalog when read: every batch lands, and the catalog ends as
     one writer sending the same batches in turn leaves it. Runs that collide on names they
-    create take turns: without the retry lock they failed with 409 after a few attempts, and
-    without new runs waiting for it a streaming writer kept invalidating the other's retries."""
+    create take turns: without the tenant's ingestion lock (shared by every run, exclusive for
+    a retry) they failed with 409 after a few attempts, the streaming writer invalidating the
+    other's retries again and again."""
     writers, rounds, per_batch, pool = 2, 10, 60, 600
     draw = random.Random(5)
     batches = {

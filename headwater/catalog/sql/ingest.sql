@@ -10,16 +10,15 @@ SELECT EXISTS (
     SELECT 1 FROM audits WHERE entity_type = %(entity_type)s AND entity_id = %(entity_id)s
 ) AS found
 
--- name: ingest_serialize_retries
--- Taken by an ingestion run whose plan a concurrent writer invalidated, before it plans again,
--- and held until its transaction ends: runs that collide once then take turns in the tenant.
-SELECT pg_advisory_xact_lock(%(namespace)s::integer, hashtext(headwater_tenant()::text))
-
--- name: ingest_wait_for_retries
--- Taken (and at once given back, in a savepoint rolled back) by every ingestion run before it
--- plans: it waits while a run of the tenant retries, so that new runs cannot invalidate that
--- run's plan again and again (a client streaming batches would starve it).
+-- name: ingest_join
+-- Every ingestion run holds its tenant's ingestion lock shared, to the end of its transaction.
 SELECT pg_advisory_xact_lock_shared(%(namespace)s::integer, hashtext(headwater_tenant()::text))
+
+-- name: ingest_serialize_retries
+-- A run whose plan a concurrent writer invalidated holds the lock exclusively before it plans
+-- again: it waits for the runs under way to commit, and new runs wait for it (Postgres queues
+-- a shared request behind a waiting exclusive one), so colliding runs take turns.
+SELECT pg_advisory_xact_lock(%(namespace)s::integer, hashtext(headwater_tenant()::text))
 
 -- name: ingest_known_raw_inputs
 -- Which of a run's raw inputs (entity_type, entity_id pairs) are kept already.
