@@ -15,7 +15,7 @@ from uuid import UUID
 
 import orjson
 
-__all__ = ["dumps", "dumps_bytes", "loads"]
+__all__ = ["dumps", "loads", "orjson_is_exact"]
 
 # Nineteen digits in a row may be an integer outside 64 bits (or digits in a string, which merely
 # take the slower path). Found by mapping every digit to "0" and searching for nineteen of them:
@@ -35,25 +35,20 @@ def _default(value: object) -> str:
 _ENCODER: Final = json.JSONEncoder(default=_default, separators=(",", ":"))
 
 
-def dumps_bytes(value: object) -> bytes:
-    """Compact UTF-8 JSON; datetimes and dates in ISO 8601, UUIDs as strings."""
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        return _ENCODER.encode(value).encode("utf-8")
-
-
 def dumps(value: object) -> str:
-    """``dumps_bytes`` as text."""
+    """Compact JSON; datetimes and dates in ISO 8601, UUIDs as strings."""
     try:
         return orjson.dumps(value).decode("utf-8")
     except orjson.JSONEncodeError:
         return _ENCODER.encode(value)
 
 
+def orjson_is_exact(text: bytes) -> bool:
+    """Whether orjson reads ``text`` exactly: it holds no nineteen digits in a row."""
+    return text.translate(_DIGITS).find(_LONG_DIGITS) < 0
+
+
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
     """A JSON document, integers of any size kept exact."""
     text = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    if text.translate(_DIGITS).find(_LONG_DIGITS) < 0:
-        return orjson.loads(text)
-    return json.loads(text)
+    return orjson.loads(text) if orjson_is_exact(text) else json.loads(text)

@@ -29,12 +29,13 @@ def loads(data: bytes, *, what: str = "body") -> Any:
     """One JSON document; 400 naming the position of the first problem."""
     if b"\\u0000" in data:
         raise BadRequest(f"{what} contains a NUL character (\\u0000), which cannot be stored")
-    try:
-        # orjson refuses NaN, Infinity and unpaired surrogates itself; what it refuses is read
-        # again below, for the standard library's precise reason.
-        return jsoncodec.loads(data)
-    except (orjson.JSONDecodeError, RecursionError):
-        pass
+    if jsoncodec.orjson_is_exact(data):
+        try:
+            # orjson refuses NaN, Infinity and unpaired surrogates itself; what it refuses is
+            # read again below, for the standard library's precise reason.
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
     try:
         value = json.loads(data, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
