@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
+from headwater.catalog import db as db_module
 from headwater.catalog.db import latest_migration, migrate
+from headwater.catalog.embedded import SUPERUSER, EmbeddedPostgres
 from headwater.catalog.queries import Q
 from tests.conftest import TestDatabase
 
@@ -255,3 +259,55 @@ def test_a_tenant_the_statistics_never_saw_gets_probes_not_tenant_scans(
     for tenant_scan in ("assets_tenant_updated_idx", "assets_tenant_type_idx",
                         "assets_tenant_name_idx", "schema_fields_name_idx"):  # fmt: skip
         assert tenant_scan not in plan, plan
+
+
+def test_log_states_move_to_json_with_every_value_kept(
+    pg_cluster: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 0008 on a database that already holds jsonb audit states and event payloads:
+    each comes back as the same document, now stored as written (json), still compressed."""
+    name = f"hw_upgrade_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_cluster.admin_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    dsn = pg_cluster.dsn(SUPERUSER, name)
+    every = db_module._migrations()
+    monkeypatch.setattr(db_module, "_migrations", lambda: every[:7])
+    migrate(dsn)
+    state = {"name": "Zoë", "n": 12345678901234567890123, "nested": {"b": [1.5, None, True]}}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        tenant = conn.execute(
+            "INSERT INTO tenants (slug, name) VALUES ('up', 'up') RETURNING id"
+        ).fetchone()
+        assert tenant is not None
+        conn.execute(
+            "INSERT INTO audits (tenant_id, action, entity_type, entity_id, before, after)"
+            " VALUES (%s, 'asset.update', 'asset', '1', '{}', %s)",
+            (tenant[0], Jsonb(state)),
+        )
+        conn.execute(
+            "INSERT INTO outbox (tenant_id, entity_type, entity_id, entity_version, event_type,"
+            " payload) VALUES (%s, 'asset', 1, 2, 'asset.upserted', %s)",
+            (tenant[0], Jsonb(state)),
+        )
+    monkeypatch.setattr(db_module, "_migrations", lambda: every)
+    try:
+        assert migrate(dsn) == [n for _, n, _ in every[7:]]
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            types = conn.execute(
+                "SELECT attrelid::regclass::text || '.' || attname, format_type(atttypid, NULL),"
+                " attcompression FROM pg_attribute WHERE attname IN ('before', 'after', 'payload')"
+                " AND attrelid IN ('audits'::regclass, 'outbox'::regclass) ORDER BY 1"
+            ).fetchall()
+            lz4 = conn.execute(
+                "SELECT count(*) > 0 FROM pg_settings WHERE name = 'default_toast_compression'"
+                " AND 'lz4' = ANY(enumvals)"
+            ).fetchone() == (True,)
+            assert types == [
+                (column, "json", "l" if lz4 else "")
+                for column in ("audits.after", "audits.before", "outbox.payload")
+            ]
+            assert conn.execute("SELECT before, after FROM audits").fetchone() == ({}, state)
+            assert conn.execute("SELECT payload FROM outbox").fetchone() == (state,)
+    finally:
+        with psycopg.connect(pg_cluster.admin_dsn, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json, Jsonb
 
 from headwater.catalog.context import Actor
 from headwater.catalog.db import Conn
@@ -16,6 +16,11 @@ from headwater.jsoncodec import dumps
 
 def jsonb(value: object) -> Jsonb:
     return Jsonb(value, dumps=dumps)
+
+
+def _json(value: dict[str, Any] | None) -> Json | None:
+    """An audit state or event payload: the logs keep JSON as written (migration 0008)."""
+    return None if value is None else Json(value, dumps=dumps)
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,8 @@ async def record(conn: Conn, actor: Actor, *changes: Change) -> None:
                     "action": c.action,
                     "entity_type": c.entity_type,
                     "entity_id": str(c.entity_id),
-                    "before": None if c.before is None else jsonb(c.before),
-                    "after": None if c.after is None else jsonb(c.after),
+                    "before": _json(c.before),
+                    "after": _json(c.after),
                     "ip": actor.ip,
                     "user_agent": actor.user_agent,
                     "request_id": actor.request_id,
@@ -70,13 +75,7 @@ async def record(conn: Conn, actor: Actor, *changes: Change) -> None:
                         "entity_id": c.entity_id,
                         "entity_version": c.version,
                         "event_type": c.event_type,
-                        "payload": jsonb(
-                            c.payload
-                            if c.payload is not None
-                            else c.after
-                            if c.after is not None
-                            else c.before
-                        ),
+                        "payload": _json(_payload(c)),
                     }
                     for c in events
                 ],

@@ -28,7 +28,7 @@ SELECT id, actor_user_id, actor_key_id, action, entity_type, entity_id, before, 
 INSERT INTO audits (tenant_id, actor_user_id, actor_key_id, action, entity_type, entity_id,
                     before, after, ip, user_agent, request_id)
 SELECT %(tenant_id)s::uuid, %(actor_user_id)s::bigint, %(actor_key_id)s::bigint, r.action,
-       r.entity_type, r.entity_id, r.before::jsonb, r.after::jsonb, %(ip)s::inet,
+       r.entity_type, r.entity_id, r.before::json, r.after::json, %(ip)s::inet,
        %(user_agent)s::text, %(request_id)s::text
   FROM unnest(%(actions)b::text[], %(entity_types)b::text[], %(entity_ids)b::text[],
               %(befores)b::text[], %(afters)b::text[])
@@ -39,7 +39,7 @@ SELECT %(tenant_id)s::uuid, %(actor_user_id)s::bigint, %(actor_key_id)s::bigint,
 -- Many outbox events in one statement, in the given order; payloads are JSON text.
 INSERT INTO outbox (tenant_id, entity_type, entity_id, entity_version, event_type, payload)
 SELECT %(tenant_id)s::uuid, r.entity_type, r.entity_id, r.entity_version, r.event_type,
-       r.payload::jsonb
+       r.payload::json
   FROM unnest(%(entity_types)b::text[], %(entity_ids)b::bigint[], %(entity_versions)b::integer[],
               %(event_types)b::text[], %(payloads)b::text[])
        WITH ORDINALITY AS r(entity_type, entity_id, entity_version, event_type, payload, ord)
