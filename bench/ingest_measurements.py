@@ -1,6 +1,7 @@
 """OpenLineage ingestion of ~8 KB RunEvents carrying schema and columnLineage facets.
 
-Five ways in, each over its own set of events (so none is a replay of another's):
+Five ways in, each over its own set of events (so none is a replay of another's), every event
+the first run of its job:
 
 * ``POST /api/v1/lineage/batch`` over HTTP, 100 events per request (one transaction each);
 * the same from ``CLIENTS`` clients at once (emitters are many; their batches read the same
@@ -9,6 +10,11 @@ Five ways in, each over its own set of events (so none is a replay of another's)
 * in this process, ``ingest_openlineage`` with 100 events per transaction (the batch path
   without HTTP);
 * in this process, the naive writer: ``ingest_openlineage`` with one transaction per event.
+
+Then the steady state a scheduler produces day after day: the jobs of the batch endpoint's and of
+the naive writer's events run again (a new run id, a day later, the same datasets, schemas and
+column lineage), sent the same two ways. What such an event changes is its job's last run; the
+rest is compared and found unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -34,6 +41,7 @@ __all__ = ["measure_ingestion", "openlineage_events"]
 
 BATCH: Final = 100
 CLIENTS: Final = 2
+RERUN: Final = "the same jobs run again"
 # Sized so that an event is about 8 KB of JSON.
 INPUT_COLUMNS: Final = 8
 OUTPUT_COLUMNS: Final = 9
@@ -163,24 +171,50 @@ def openlineage_events(label: str, count: int, seed: int) -> list[dict[str, Any]
     return events
 
 
-Sender = Callable[[list[dict[str, Any]]], Awaitable[None]]
+def rerun(events: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """The same jobs run again a day later: new run ids, everything else as it was."""
+    rng = np.random.default_rng(seed)
+    again: list[dict[str, Any]] = []
+    for event in events:
+        moment = datetime.fromisoformat(event["eventTime"]) + timedelta(days=1)
+        run_id = uuid.UUID(int=int(rng.integers(1 << 62)) << 64 | len(again))
+        again.append(
+            {
+                **event,
+                "eventTime": moment.isoformat().replace("+00:00", "Z"),
+                "run": {**event["run"], "runId": str(run_id)},
+            }
+        )
+    return again
 
 
-async def _timed_way(
-    label: str, events: list[dict[str, Any]], chunk: int, send: Sender, budget: float
-) -> Row:
-    """Send ``events`` ``chunk`` at a time until done or ``budget`` seconds have passed."""
+@dataclass(frozen=True)
+class _Way:
+    """How a part of ``chunk`` events is sent: ``encode`` runs before the clock starts (an
+    emitter's own serialisation is not the server's time), ``send`` is timed."""
+
+    chunk: int
+    send: Callable[[Any], Awaitable[None]]
+    encode: Callable[[list[dict[str, Any]]], Any] = list
+
+
+async def _timed_way(label: str, events: list[dict[str, Any]], way: _Way, budget: float) -> Row:
+    """Send ``events`` ``way.chunk`` at a time until done or ``budget`` seconds have passed."""
+    chunk = way.chunk
+    parts = [
+        (len(p), way.encode(p))
+        for p in (events[lo : lo + chunk] for lo in range(0, len(events), chunk))
+    ]
     latencies: list[float] = []
     done = 0
     started = time.perf_counter()
-    for lo in range(0, len(events), chunk):
+    for size, part in parts:
         if time.perf_counter() - started > budget:
             break
-        part = events[lo : lo + chunk]
         began = time.perf_counter()
-        await send(part)
+        await way.send(part)
         latencies.append(time.perf_counter() - began)
-        done += len(part)
+        done += size
     per = "event" if chunk == 1 else f"{chunk} events"
     row = _rate_row(label, done, time.perf_counter() - started, latencies, per)
     if done < len(events):
@@ -255,19 +289,18 @@ async def measure_ingestion(ctx: RunContext, access: TenantAccess) -> Measuremen
     headers = {**access.headers("editor"), "Content-Type": "application/json"}
     budget = ctx.scale.closure_budget_s
 
+    sent: dict[str, list[dict[str, Any]]] = {}
     database = Database(ctx.app_dsn, max_size=2)
     await database.open()
     try:
         with ctx.http() as client:
 
-            async def batch_over_http(events: list[dict[str, Any]]) -> None:
-                body = json.dumps(events)
+            async def batch_over_http(body: str) -> None:
                 response = client.post("/api/v1/lineage/batch", content=body, headers=headers)
                 if response.status_code != 200:
                     raise RuntimeError(f"batch ingestion answered {response.status_code}")
 
-            async def one_over_http(events: list[dict[str, Any]]) -> None:
-                body = json.dumps(events[0])
+            async def one_over_http(body: str) -> None:
                 response = client.post("/api/v1/lineage", content=body, headers=headers)
                 if response.status_code != 201:
                     raise RuntimeError(f"event ingestion answered {response.status_code}")
@@ -276,18 +309,23 @@ async def measure_ingestion(ctx: RunContext, access: TenantAccess) -> Measuremen
                 async with database.transaction(access.tenant_id) as conn:
                     await ingest_openlineage(conn, access.actor, events, indexed=len(events) > 1)
 
-            ways: list[tuple[str, list[dict[str, Any]], int, Sender]] = [
-                ("HTTP batch endpoint", http_batch, BATCH, batch_over_http),
+            ways: list[tuple[str, list[dict[str, Any]], _Way]] = [
+                ("HTTP batch endpoint", http_batch, _Way(BATCH, batch_over_http, json.dumps)),
                 ("HTTP one event per request (OpenLineage client style)",
-                 openlineage_events("httpsingle", max(count // 4, 10), seed + 2), 1,
-                 one_over_http),
+                 openlineage_events("httpsingle", max(count // 4, 10), seed + 2),
+                 _Way(1, one_over_http, lambda part: json.dumps(part[0]))),
                 ("in-process batch (100 events per transaction)",
-                 openlineage_events("inprocbatch", count, seed + 3), BATCH, in_process),
+                 openlineage_events("inprocbatch", count, seed + 3), _Way(BATCH, in_process)),
                 ("naive writer (one transaction per event)",
-                 openlineage_events("naive", count, seed + 4), 1, in_process),
+                 openlineage_events("naive", count, seed + 4), _Way(1, in_process)),
             ]  # fmt: skip
-            for label, events, chunk, send in ways:
-                m.rows.append(await _timed_way(label, events, chunk, send, budget))
+            for label, events, way in ways:
+                row = await _timed_way(label, events, way, budget)
+                m.rows.append(row)
+                sent[label] = events[: int(row.extra["events"])]
+            for label, _, way in (ways[0], ways[3]):
+                again = rerun(sent[label], seed + 6)
+                m.rows.append(await _timed_way(f"{label}, {RERUN}", again, way, budget))
         concurrent = openlineage_events("httpconcurrent", count, seed + 5)
         label = f"HTTP batch endpoint, {CLIENTS} clients at once"
         m.rows.insert(1, _concurrent_way(ctx, label, concurrent, headers, budget))
@@ -299,12 +337,23 @@ async def measure_ingestion(ctx: RunContext, access: TenantAccess) -> Measuremen
         )
 
     by_label = {r.label: r for r in m.rows}
-    naive_rate = by_label["naive writer (one transaction per event)"].throughput or 0.0
+    naive = "naive writer (one transaction per event)"
+    naive_rate = by_label[naive].throughput or 0.0
+    naive_again = by_label[f"{naive}, {RERUN}"].throughput or 0.0
     for row in m.rows:
-        if naive_rate and row.throughput:
-            row.ratios["naive writer"] = row.throughput / naive_rate
+        baseline = naive_again if row.label.endswith(RERUN) else naive_rate
+        if baseline and row.throughput:
+            row.ratios["naive writer"] = row.throughput / baseline
     http_rate = by_label["HTTP batch endpoint"].throughput
-    m.notes.append("ratios here are throughput / the naive writer's throughput")
+    http_again = by_label[f"HTTP batch endpoint, {RERUN}"].throughput
+    m.notes.append(
+        "ratios here are throughput / the naive writer's throughput on the same kind of events "
+        f"(first runs, or '{RERUN}')"
+    )
+    m.notes.append(
+        "the targets are checked on first runs (every event creates its job, output dataset, "
+        f"fields and column lineage); '{RERUN}' is the steady state, shown beside them"
+    )
     m.notes.append(
         f"the batch target is checked on the one-client row; the {CLIENTS}-client row shows "
         "what the server takes from several emitters at once"
@@ -314,6 +363,11 @@ async def measure_ingestion(ctx: RunContext, access: TenantAccess) -> Measuremen
                      lambda v: v >= 1000, "{:,.0f} events/s"),
         Target.check("batch endpoint vs naive writer", ">= 10x the naive writer",
                      (http_rate or 0.0) / naive_rate if naive_rate else None,
+                     lambda v: v >= 10, "{:.3g}x"),
+        Target.check(f"OpenLineage batch ingestion, {RERUN}", ">= 1,000 events/s", http_again,
+                     lambda v: v >= 1000, "{:,.0f} events/s"),
+        Target.check(f"batch endpoint vs naive writer, {RERUN}", ">= 10x the naive writer",
+                     (http_again or 0.0) / naive_again if naive_again else None,
                      lambda v: v >= 10, "{:.3g}x"),
     ]  # fmt: skip
     return m
