@@ -58,20 +58,6 @@ class OutboxEvent:
     def position(self) -> Position:
         return Position(self.txid, self.id)
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> OutboxEvent:
-        return cls(
-            id=row["id"],
-            txid=int(row["txid"]),
-            tenant_id=row["tenant_id"],
-            entity_type=row["entity_type"],
-            entity_id=row["entity_id"],
-            entity_version=row["entity_version"],
-            event_type=row["event_type"],
-            payload=row["payload"],
-            created_at=row["created_at"],
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Batch:

@@ -19,7 +19,7 @@ from headwater.graph.model import (
     Mutation,
     RelationshipState,
 )
-from headwater.sync.events import Batch, OutboxEvent, PermanentSinkError, Position
+from headwater.sync.events import Batch, OutboxEvent, PermanentSinkError
 
 
 def _deleted(event: OutboxEvent) -> bool:
@@ -113,12 +113,14 @@ class GraphSink:
     async def apply(self, batch: Batch) -> None:
         # Convert everything first: a malformed event is rejected before the engine is touched.
         by_tenant: dict[UUID, list[Mutation]] = {}
-        last: dict[UUID, Position] = {}
+        last: dict[UUID, OutboxEvent] = {}
         for event in batch.events:
             mutation = to_mutation(event)
-            last[event.tenant_id] = event.position
+            last[event.tenant_id] = event
             if mutation is not None:
                 by_tenant.setdefault(event.tenant_id, []).append(mutation)
         # Tenants' graphs are independent; within a tenant the batch's order is kept.
-        for tenant_id, position in last.items():
-            await self.engine.apply(tenant_id, by_tenant.get(tenant_id, []), position=str(position))
+        for tenant_id, final in last.items():
+            await self.engine.apply(
+                tenant_id, by_tenant.get(tenant_id, []), position=str(final.position)
+            )

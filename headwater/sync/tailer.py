@@ -43,9 +43,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import sql
+from psycopg.rows import tuple_row
 from psycopg_pool import PoolTimeout
 
-from headwater.catalog.db import Conn, Database, fetch_all, fetch_one
+from headwater.catalog.db import Conn, Database, fetch_one
 from headwater.catalog.queries import Q
 from headwater.sync.events import OutboxEvent, Position
 
@@ -68,10 +69,14 @@ def _position_params(position: Position) -> dict[str, object]:
 
 async def read_batch(conn: Conn, after: Position, limit: int) -> list[OutboxEvent]:
     """Up to ``limit`` events after ``after`` in commit order, all of whose writers have ended."""
-    rows = await fetch_all(
-        conn, Q["read_outbox_batch"], {**_position_params(after), "limit": limit}
-    )
-    return [OutboxEvent.from_row(r) for r in rows]
+    # Tuples, not dicts: a batch is thousands of rows, and the sync worker shares the API's CPU.
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(Q["read_outbox_batch"], {**_position_params(after), "limit": limit})
+        rows = await cur.fetchall()
+    return [
+        OutboxEvent(event_id, int(txid), tenant_id, *rest)
+        for event_id, tenant_id, txid, *rest in rows
+    ]
 
 
 async def waiting_behind_barrier(conn: Conn, after: Position) -> bool:

@@ -4,7 +4,8 @@
 -- name: read_outbox_batch
 -- Only transactions older than this statement's snapshot xmin: every one of them has finished, so
 -- no event can ever appear below that bound later (see headwater/sync/tailer.py).
--- Qualified names in ORDER BY: a bare "txid" would sort by the text output column.
+-- Qualified names in ORDER BY: a bare "txid" would sort by the text output column. Read as
+-- tuples (tailer.read_batch): the columns after txid are OutboxEvent's, in its order.
 SELECT o.id, o.tenant_id, o.txid::text AS txid, o.entity_type, o.entity_id, o.entity_version,
        o.event_type, o.payload, o.created_at
   FROM outbox o
