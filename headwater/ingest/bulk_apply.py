@@ -451,20 +451,13 @@ class _Plan:
     def _load(self, row: dict[str, Any]) -> None:
         key = int(row["id"])
         fields = []
-        for f in row["fields"]:
-            content: _Content = (
-                f["name"],
-                f["data_type"],
-                f["nullable"],
-                f["description"],
-                f["metadata"],
-                f["ordinal"],
-            )
+        # Arrays in the statement's order (ingest_lock_named_assets).
+        for stored in row["fields"]:
+            field_id, name, data_type, nullable, description, metadata, ordinal, version = stored
+            content: _Content = (name, data_type, nullable, description, metadata, ordinal)
             # Read as list_fields + FieldSpec read a stored field: name and type stripped.
-            view = _FieldView(f["name"].strip(), f["data_type"].strip(), *content[2:5])
-            fields.append(
-                _Field(f["id"], key, view, content, f["version"], (content, f["version"]))
-            )
+            view = _FieldView(name.strip(), data_type.strip(), nullable, description, metadata)
+            fields.append(_Field(field_id, key, view, content, version, (content, version)))
         asset = _Asset(
             key=key,
             type=row["type"],
