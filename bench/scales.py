@@ -64,7 +64,7 @@ SCALES: Final[dict[str, Scale]] = {
         path_pairs=200,
         impact_starts=200,
         sync_seconds=10.0,
-        ingest_events=1_000,
+        ingest_events=3_000,
         search_queries=200,
         semantic_assets=None,
     ),
@@ -78,7 +78,7 @@ SCALES: Final[dict[str, Scale]] = {
         path_pairs=200,
         impact_starts=200,
         sync_seconds=30.0,
-        ingest_events=2_000,
+        ingest_events=3_000,
         search_queries=200,
         # The semantic target is stated at 100k assets; embedding all 1M on 2 CPU cores takes
         # hours (--semantic-assets 1000000 does it).
