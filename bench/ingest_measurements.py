@@ -9,7 +9,11 @@ the first run of its job:
 * ``POST /api/v1/lineage`` over HTTP, one event per request (what the OpenLineage clients do);
 * in this process, ``ingest_openlineage`` with 100 events per transaction (the batch path
   without HTTP);
-* in this process, the naive writer: ``ingest_openlineage`` with one transaction per event.
+* in this process, the naive writer: ``ingest_openlineage`` with one transaction per event;
+* in this process, the item-at-a-time writer: the sequential reference applier
+  (``apply_sequentially``: one catalog call per asset, field list, relationship and column edge,
+  as the REST API makes them), one transaction per event, over fewer events (it is slow). Not a
+  target's baseline: it shows what set-based writing gains apart from batching transactions.
 
 Then the steady state a scheduler produces day after day: the jobs of the batch endpoint's and of
 the naive writer's events run again (a new run id, a day later, the same datasets, schemas and
@@ -35,11 +39,14 @@ from bench.generator import COLUMN_TYPES, COLUMN_VOCAB, DOMAINS, ENTITIES, METRI
 from bench.loader import TenantAccess
 from bench.results_model import Measurement, Row, Target, latency_row
 from headwater.catalog.db import Database
-from headwater.ingest.apply import ingest_openlineage
+from headwater.ingest.apply import apply_sequentially, ingest_openlineage
+from headwater.ingest.batch import IngestSummary
+from headwater.ingest.openlineage import map_events
 
 __all__ = ["measure_ingestion", "openlineage_events"]
 
 BATCH: Final = 100
+ITEMS: Final = "item-at-a-time writer (one catalog call per item, one transaction per event)"
 CLIENTS: Final = 2
 RERUN: Final = "the same jobs run again"
 # Sized so that an event is about 8 KB of JSON.
@@ -280,7 +287,8 @@ async def measure_ingestion(ctx: RunContext, access: TenantAccess) -> Measuremen
         "OpenLineage ingestion (~8 KB RunEvents with schema + columnLineage facets)",
         "HTTP: POST /api/v1/lineage/batch (100 events per request) and POST /api/v1/lineage; "
         "in-process: headwater.ingest.apply.ingest_openlineage in one transaction per 100 "
-        "events, and the naive writer, one transaction per event",
+        "events, and the naive writer, one transaction per event; apply_sequentially, one "
+        "transaction per event",
     )
     seed = ctx.scale.seed
     http_batch = openlineage_events("httpbatch", count, seed + 1)
@@ -309,6 +317,12 @@ async def measure_ingestion(ctx: RunContext, access: TenantAccess) -> Measuremen
                 async with database.transaction(access.tenant_id) as conn:
                     await ingest_openlineage(conn, access.actor, events, indexed=len(events) > 1)
 
+            async def item_at_a_time(events: list[dict[str, Any]]) -> None:
+                async with database.transaction(access.tenant_id) as conn:
+                    units = map_events(events, indexed=False).units
+                    summary = IngestSummary(units=len(units))
+                    await apply_sequentially(conn, access.actor, units, summary)
+
             ways: list[tuple[str, list[dict[str, Any]], _Way]] = [
                 ("HTTP batch endpoint", http_batch, _Way(BATCH, batch_over_http, json.dumps)),
                 ("HTTP one event per request (OpenLineage client style)",
@@ -318,6 +332,8 @@ async def measure_ingestion(ctx: RunContext, access: TenantAccess) -> Measuremen
                  openlineage_events("inprocbatch", count, seed + 3), _Way(BATCH, in_process)),
                 ("naive writer (one transaction per event)",
                  openlineage_events("naive", count, seed + 4), _Way(1, in_process)),
+                (ITEMS, openlineage_events("items", max(count // 10, 10), seed + 7),
+                 _Way(1, item_at_a_time)),
             ]  # fmt: skip
             for label, events, way in ways:
                 row = await _timed_way(label, events, way, budget)
@@ -340,15 +356,23 @@ async def measure_ingestion(ctx: RunContext, access: TenantAccess) -> Measuremen
     naive = "naive writer (one transaction per event)"
     naive_rate = by_label[naive].throughput or 0.0
     naive_again = by_label[f"{naive}, {RERUN}"].throughput or 0.0
+    items_rate = by_label[ITEMS].throughput or 0.0
     for row in m.rows:
         baseline = naive_again if row.label.endswith(RERUN) else naive_rate
         if baseline and row.throughput:
             row.ratios["naive writer"] = row.throughput / baseline
+        if items_rate and row.throughput and not row.label.endswith(RERUN):
+            row.ratios["item-at-a-time writer"] = row.throughput / items_rate
     http_rate = by_label["HTTP batch endpoint"].throughput
     http_again = by_label[f"HTTP batch endpoint, {RERUN}"].throughput
     m.notes.append(
         "ratios here are throughput / the naive writer's throughput on the same kind of events "
         f"(first runs, or '{RERUN}')"
+    )
+    m.notes.append(
+        "the item-at-a-time writer is not a target's baseline: the naive writer it is checked "
+        "against writes set-based too, one event per transaction; the ratios to it show what "
+        "set-based writing gains on its own (first runs only)"
     )
     m.notes.append(
         "the targets are checked on first runs (every event creates its job, output dataset, "
