@@ -26,7 +26,9 @@ nothing on conflict returns fewer rows, an update that checks the version read m
 the savepoint rolls back and the run is planned again from fresh reads. So does a deadlock
 with a concurrent run that creates or locks the same rows in another order. A run planned again
 takes the tenant's ingestion lock exclusively (every run holds it shared), so colliding runs
-take turns instead of invalidating each other until one gives up.
+take turns instead of invalidating each other until one gives up. It waits for that at most
+``_SERIALIZE_WAIT``, since new runs queue behind its request: behind a long transaction holding
+the lock shared (a background task's chunk of thousands of events) it plans again without it.
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ _NEW: Final = 1 << 62
 _ATTEMPTS: Final = 5
 # The advisory lock namespace (first key) of the ingestion lock; the second key is the tenant's.
 _RETRY_LOCK: Final = 0x68775F72
+# How long a retrying run waits for the ingestion lock exclusively before it retries without
+# it; new runs of the tenant queue behind the request meanwhile (a Postgres interval).
+_SERIALIZE_WAIT: Final = "5s"
 _COUNTED: Final = ("assets", "fields", "relationships", "field_lineage", "tags")
 # The keys of a relationship's audit and outbox state (as ``relationships`` writes it).
 _RELATIONSHIP_STATE: Final = {
@@ -358,11 +363,19 @@ async def _serialize_retries(conn: Conn) -> None:
     """Take the tenant's ingestion lock exclusively, to the end of the transaction (once the
     runs under way have committed). Two retrying runs that both hold it shared deadlock on the
     upgrade: Postgres aborts one's request, and that one retries unserialised (in a savepoint,
-    so its transaction goes on)."""
+    so its transaction goes on). So does a run that waited ``_SERIALIZE_WAIT`` in vain: a long
+    transaction holds the lock shared, and new runs are queued behind the request."""
     try:
         async with conn.transaction():
-            await conn.execute(Q["ingest_serialize_retries"], {"namespace": _RETRY_LOCK})
-    except psycopg.errors.DeadlockDetected:
+            (held,) = await db.fetch_all(
+                conn,
+                Q["ingest_serialize_retries"],
+                {"namespace": _RETRY_LOCK, "wait": _SERIALIZE_WAIT},
+            )
+            await conn.execute(
+                Q["ingest_restore_lock_timeout"], {"lock_timeout": held["lock_timeout"]}
+            )
+    except (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable):
         pass
 
 

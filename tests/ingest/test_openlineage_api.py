@@ -16,6 +16,7 @@ import pytest
 
 from headwater.catalog.context import Actor
 from headwater.catalog.db import Database
+from headwater.ingest import bulk_apply
 from headwater.ingest.apply import ingest_openlineage
 from headwater.ingest.batch import IngestSummary
 from tests.conftest import TenantKeys, TestDatabase
@@ -739,3 +740,37 @@ async def test_concurrent_batches_over_the_same_datasets_all_land(
     assets, edges = _lineage_of(test_db, tenant)
     assert len(assets) > writers * rounds * per_batch * 2 + pool * 0.9
     assert (assets, edges) == _lineage_of(test_db, other_tenant)
+
+
+async def test_a_retry_waits_a_bounded_time_behind_a_long_ingestion(
+    tenant: TenantKeys, test_db: TestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose plan went stale asks for the tenant's ingestion lock exclusively, and new runs
+    queue behind it; while a long transaction (a background task's chunk) holds it shared, the
+    run gives up waiting after ``_SERIALIZE_WAIT``, retries without it, and lands, its
+    transaction's lock_timeout as it was. Unbounded, it waited for the long transaction."""
+    monkeypatch.setattr(bulk_apply, "_SERIALIZE_WAIT", "300ms")
+    write, planned = bulk_apply._Plan.write, []
+
+    async def stale_once(plan: bulk_apply._Plan, conn: psycopg.AsyncConnection[Any]) -> None:
+        planned.append(plan)
+        if len(planned) == 1:
+            raise bulk_apply._Stale
+        await write(plan, conn)
+
+    monkeypatch.setattr(bulk_apply._Plan, "write", stale_once)
+    actor = Actor(tenant_id=tenant.tenant_id, user_id=None)
+    database = Database(test_db.app_dsn, max_size=2)
+    await database.open()
+    try:
+        async with database.transaction(tenant.tenant_id) as long:
+            await bulk_apply._join_ingestion(long)
+            async with asyncio.timeout(30), database.transaction(tenant.tenant_id) as conn:
+                summary = await ingest_openlineage(conn, actor, [event("etl.retried")])
+                timeout = await (await conn.execute("SHOW lock_timeout")).fetchone()
+            assert not long.closed
+    finally:
+        await database.close()
+    assert len(planned) == 2
+    assert summary.assets.created == 1
+    assert timeout == {"lock_timeout": "0"}

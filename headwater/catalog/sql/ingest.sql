@@ -17,8 +17,20 @@ SELECT pg_advisory_xact_lock_shared(%(namespace)s::integer, hashtext(headwater_t
 -- name: ingest_serialize_retries
 -- A run whose plan a concurrent writer invalidated holds the lock exclusively before it plans
 -- again: it waits for the runs under way to commit, and new runs wait for it (Postgres queues
--- a shared request behind a waiting exclusive one), so colliding runs take turns.
-SELECT pg_advisory_xact_lock(%(namespace)s::integer, hashtext(headwater_tenant()::text))
+-- a shared request behind a waiting exclusive one), so colliding runs take turns. The wait is
+-- bounded by lock_timeout, set first (the outer row is built from the CTE's, which calls a
+-- volatile function and so is not inlined): a long transaction holding the lock shared, a
+-- background task's chunk, would otherwise stall every new run of the tenant behind this
+-- request. Returns the lock_timeout to put back once the lock is held.
+WITH previous AS (SELECT current_setting('lock_timeout') AS lock_timeout),
+     bounded AS (SELECT lock_timeout, set_config('lock_timeout', %(wait)s, true) FROM previous)
+SELECT lock_timeout,
+       pg_advisory_xact_lock(%(namespace)s::integer, hashtext(headwater_tenant()::text))
+           IS NULL AS locked
+  FROM bounded
+
+-- name: ingest_restore_lock_timeout
+SELECT set_config('lock_timeout', %(lock_timeout)s, true)
 
 -- name: ingest_known_raw_inputs
 -- Which of a run's raw inputs (entity_type, entity_id pairs) are kept already.
