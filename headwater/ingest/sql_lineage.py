@@ -438,9 +438,42 @@ def _readable(description: str) -> str:
     return _CLASS.sub(lambda m: m.group(1), description)
 
 
+def _incomplete(tree: exp.Expr) -> tuple[exp.Expr, str] | None:
+    """The first node of ``tree`` without a part its kind requires, and that part's name: what
+    sqlglot makes of some malformed statements (``FROM a LATERAL .b``, ``a..b``) instead of
+    refusing them, and what its optimizer then fails on."""
+    for node in tree.walk():
+        for part, required in node.arg_types.items():
+            value = node.args.get(part)
+            if (required and (value is None or value == "")) or (
+                isinstance(value, list) and any(v is None for v in value)
+            ):
+                return node, part
+    return None
+
+
+def _refused(sql: str, chunk: _Chunk, offset: int | None, description: str) -> SqlParseError:
+    line, column = (chunk.line, chunk.column) if offset is None else _position(sql, offset)
+    return SqlParseError(
+        f"statement {chunk.index + 1} cannot be parsed at line {line}, column {column}: "
+        f"{description}",
+        statement=chunk.index,
+        line=line,
+        column=column,
+        snippet=_snippet(sql, line, column),
+    )
+
+
 def _parse(sql: str, dialect: Dialect, chunk: _Chunk) -> exp.Expr | None:
     try:
         parsed = dialect.parser().parse(chunk.tokens, sql)
+    except TokenError as error:
+        # The parser tokenises text of its own (a type name in brackets): where, it does not say.
+        raise _refused(sql, chunk, None, _readable(str(error))) from error
+    except ValueError as error:
+        # Some of its builders refuse what the parser hands them ("Cannot convert empty name
+        # into var."), also without a place.
+        raise _refused(sql, chunk, None, str(error)) from error
     except ParseError as error:
         first = error.errors[0] if error.errors else {}
         line = int(first.get("line") or chunk.line)
@@ -460,7 +493,19 @@ def _parse(sql: str, dialect: Dialect, chunk: _Chunk) -> exp.Expr | None:
             column=column,
             snippet=_snippet(sql, line, column),
         ) from error
-    return parsed[0] if parsed else None
+    tree = parsed[0] if parsed else None
+    gap = None if tree is None else _incomplete(tree)
+    if gap is not None:
+        node, part = gap
+        # Where the incomplete part's text begins: its first token sqlglot kept a place for.
+        offset = next((n.meta["start"] for n in node.walk() if "start" in n.meta), None)
+        if isinstance(node, exp.Dot):
+            side = "before" if part == "this" else "after"
+            description = f"a dot with nothing {side} it"
+        else:
+            description = f"sqlglot reads it as an incomplete {type(node).__name__} ({part})"
+        raise _refused(sql, chunk, offset, description)
+    return tree
 
 
 # --- the walk over qualified scopes ----------------------------------------------------------
@@ -1195,7 +1240,10 @@ class _Script:
                 )
             pairs: list[tuple[str, exp.Expr]] = []
             if isinstance(then, exp.Update):
-                for eq in then.expressions:
+                # sqlglot reads Databricks' UPDATE SET * as a list holding a star, and the
+                # malformed UPDATE * as a bare star.
+                updates = then.args.get("expressions")
+                for eq in updates if isinstance(updates, list) else [updates]:
                     if isinstance(eq, exp.Star):
                         pairs += self._merge_star(target, source, warnings)
                     elif isinstance(eq, exp.EQ) and isinstance(eq.this, exp.Column):
@@ -1363,6 +1411,10 @@ class _Script:
                 return qualified, None
             except OptimizeError:
                 continue
+            except AssertionError as error:
+                # sqlglot checks its own invariants with AssertionError (assert_is): a tree it
+                # cannot qualify at all, a positional GROUP BY over a star for one.
+                raise OptimizeError(_readable(str(error))) from error
         return tables_qualified(), (
             "sqlglot could not qualify the columns without the tables' columns (give them in "
             "`schema`): stars are not expanded and ambiguous columns are not reported"

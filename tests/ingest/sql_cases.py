@@ -1732,4 +1732,70 @@ CASES: list[Case] = [
         sql="SELECT TOP 10 * FROM dbo.t;\nSELECT a FROM dbo.t WHERE (x = 1",
         error=(1, 2, 32),
     ),
+    # --- What sqlglot reads without refusing but cannot analyse (found by mutating the above) ---
+    Case(
+        name="redshift_dot_with_nothing_before_it_is_refused",
+        dialect="redshift",
+        sql=(
+            "SELECT user_id, MIN(event_ts) AS started_at\nFROM raw LATERAL .clicks GROUP BY user_id"
+        ),
+        error=(0, 2, 19),
+    ),
+    Case(
+        name="spark_dot_with_nothing_after_it_is_refused",
+        dialect="spark",
+        sql=(
+            "INSERT INTO mart.order_tags\n"
+            "SELECT o.id, tag FROM raw.orders o LATERAL VIEW explode(o.tags) . AS tag"
+        ),
+        error=(0, 2, 49),
+    ),
+    Case(
+        name="databricks_empty_name_part_is_refused",
+        dialect="databricks",
+        sql=(
+            "DELETE FROM staging.tmp;\n"
+            "MERGE INTO main.silver..customers AS t USING s ON t.id = s.id\n"
+            "WHEN MATCHED THEN UPDATE SET *"
+        ),
+        error=(1, 2, 25),
+    ),
+    Case(
+        name="tsql_unreadable_type_name_is_refused_at_its_statement",
+        dialect="tsql",
+        sql="SELECT CAST([Amount] AS [decimal(12, 2)) FROM [dbo].[Orders]",
+        error=(0, 1, 1),
+    ),
+    Case(
+        name="databricks_keyword_for_a_name_refused_at_its_statement",
+        dialect="databricks",
+        sql="SELECT 1;\nSELECT date_trunc(AS'day', created_at) AS day FROM raw.orders",
+        error=(1, 2, 1),
+    ),
+    Case(
+        name="snowflake_positional_group_by_over_a_star_is_skipped",
+        dialect="snowflake",
+        sql="INSERT INTO mart.daily (day, n)\nFROM raw.orders AS o GROUP BY 1",
+        statements=("INSERT (skipped)",),
+    ),
+    Case(
+        name="databricks_merge_update_star_reads_as_update_set_star",
+        dialect="databricks",
+        sql="""
+            MERGE INTO main.silver.customers AS t
+            USING main.bronze.customer_updates AS s ON t.id = s.id
+            WHEN MATCHED THEN UPDATE *
+        """,
+        schema={"main.silver.customers": ["id", "name"]},
+        statements=("MERGE",),
+        inputs=("main.bronze.customer_updates",),
+        outputs=("main.silver.customers",),
+        tables=("main.bronze.customer_updates -> main.silver.customers",),
+        columns=(
+            "main.bronze.customer_updates.id -> main.silver.customers.id DIRECT/IDENTITY",
+            "main.bronze.customer_updates.id -> main.silver.customers.id INDIRECT/JOIN",
+            "main.bronze.customer_updates.name -> main.silver.customers.name DIRECT/IDENTITY",
+            "main.bronze.customer_updates.id -> main.silver.customers.name INDIRECT/JOIN",
+        ),
+    ),
 ]

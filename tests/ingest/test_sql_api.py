@@ -270,6 +270,8 @@ async def test_upper_case_names_of_snowflake_resolve(
     [
         ("SELECT 1;\nINSERT INTO t SELEC a FROM s", 1, 2, 15),
         ("SELECT a FROM t;\nSELECT b FROM u;\n\n  SELECT (c FROM v", 2, 4, 13),
+        # sqlglot reads it, with a dot missing its left side, and its optimizer then fails.
+        ("SELECT 1;\nINSERT INTO t SELECT a FROM s LATERAL .x", 1, 2, 40),
     ],
 )
 async def test_unparseable_sql_is_422_naming_the_position(
