@@ -63,8 +63,10 @@ Names
     A dialect string may carry sqlglot settings, e.g. ``"mysql, normalization_strategy =
     lowercase"``. Qualified names are the dot-joined catalog, schema and table; a table without
     a schema gets ``default_schema`` and then ``default_catalog``, a table with a schema gets
-    ``default_catalog``. Keys of ``schema`` are qualified names in the same reported form (one to
-    three parts, completed with the defaults), and its column names too.
+    ``default_catalog``. ``database..table`` (T-SQL, Snowflake: the database's default schema)
+    gets ``default_schema``, and without one is reported as written, ``database..table``.
+    Keys of ``schema`` are qualified names in the same reported form (one to three parts,
+    completed with the defaults), and its column names too.
 
 Stars
     ``SELECT *`` and ``t.*`` are expanded when the source's columns are known (``schema``, an
@@ -325,6 +327,9 @@ class _Names:
             prefix = "##" if ident.args.get("global_") else "#"
             return (self.no_catalog.name, self.no_schema.name, prefix + ident.name)
         if not table.db:
+            if table.catalog:
+                # database..table (T-SQL, Snowflake): the database's default schema.
+                return (table.catalog, self.schema.name, table.name)
             catalog = self.catalog.name if self.has_default_schema else self.no_catalog.name
             return (catalog, self.schema.name, table.name)
         return (table.catalog or self.catalog.name, table.db, table.name)
@@ -336,6 +341,11 @@ class _Names:
         return name.upper() if self.upper and name == name.lower() else name
 
     def qualified(self, key: TableKey) -> str:
+        catalog, schema, name = key
+        if schema == self.no_schema.name and catalog not in self._sentinels:
+            # database..table without a default schema: written as it was, not as the
+            # two-part schema.table it would otherwise read as.
+            return f"{self.display(catalog)}..{self.display(name)}"
         return ".".join(self.display(p) for p in key if p not in self._sentinels)
 
     def schema_key(self, qualified_name: str) -> TableKey:
@@ -1372,7 +1382,7 @@ class _Script:
         left unqualified (the walk attributes them where only one source can have them).
         """
         for table in query.find_all(exp.Table):
-            if not table.args.get("db"):
+            if not table.args.get("db") and not table.args.get("catalog"):
                 table.meta["hw_bare"] = True
         names = self.names
         schema = self._schema()

@@ -1732,6 +1732,43 @@ CASES: list[Case] = [
         sql="SELECT TOP 10 * FROM dbo.t;\nSELECT a FROM dbo.t WHERE (x = 1",
         error=(1, 2, 32),
     ),
+    Case(
+        name="tsql_database_dot_dot_table_keeps_its_database",
+        dialect="tsql",
+        sql="""
+            INSERT INTO Sales..Report (Id, Total)
+            SELECT o.Id, SUM(o.Amount) FROM Sales..Orders AS o GROUP BY o.Id
+        """,
+        statements=("INSERT",),
+        inputs=("sales..orders",),
+        outputs=("sales..report",),
+        tables=("sales..orders -> sales..report",),
+        columns=(
+            "sales..orders.id -> sales..report.id DIRECT/IDENTITY",
+            "sales..orders.id -> sales..report.id INDIRECT/GROUP_BY",
+            "sales..orders.amount -> sales..report.total DIRECT/AGGREGATION",
+            "sales..orders.id -> sales..report.total INDIRECT/GROUP_BY",
+        ),
+    ),
+    Case(
+        name="tsql_database_dot_dot_table_reads_the_default_schema",
+        dialect="tsql",
+        sql="""
+            INSERT INTO Sales..Report (Id, Total)
+            SELECT o.Id, SUM(o.Amount) FROM Sales..Orders AS o GROUP BY o.Id
+        """,
+        default_schema="dbo",
+        statements=("INSERT",),
+        inputs=("sales.dbo.orders",),
+        outputs=("sales.dbo.report",),
+        tables=("sales.dbo.orders -> sales.dbo.report",),
+        columns=(
+            "sales.dbo.orders.id -> sales.dbo.report.id DIRECT/IDENTITY",
+            "sales.dbo.orders.id -> sales.dbo.report.id INDIRECT/GROUP_BY",
+            "sales.dbo.orders.amount -> sales.dbo.report.total DIRECT/AGGREGATION",
+            "sales.dbo.orders.id -> sales.dbo.report.total INDIRECT/GROUP_BY",
+        ),
+    ),
     # --- What sqlglot reads without refusing but cannot analyse (found by mutating the above) ---
     Case(
         name="redshift_dot_with_nothing_before_it_is_refused",
