@@ -462,8 +462,11 @@ def _incomplete(tree: exp.Expr) -> tuple[exp.Expr, str] | None:
     return None
 
 
-def _refused(sql: str, chunk: _Chunk, offset: int | None, description: str) -> SqlParseError:
-    line, column = (chunk.line, chunk.column) if offset is None else _position(sql, offset)
+def _refused(
+    sql: str, chunk: _Chunk, description: str, at: tuple[int, int] | None = None
+) -> SqlParseError:
+    """The statement cannot be parsed: at (line, column), or where it starts."""
+    line, column = at or (chunk.line, chunk.column)
     return SqlParseError(
         f"statement {chunk.index + 1} cannot be parsed at line {line}, column {column}: "
         f"{description}",
@@ -479,11 +482,11 @@ def _parse(sql: str, dialect: Dialect, chunk: _Chunk) -> exp.Expr | None:
         parsed = dialect.parser().parse(chunk.tokens, sql)
     except TokenError as error:
         # The parser tokenises text of its own (a type name in brackets): where, it does not say.
-        raise _refused(sql, chunk, None, _readable(str(error))) from error
+        raise _refused(sql, chunk, _readable(str(error))) from error
     except ValueError as error:
         # Some of its builders refuse what the parser hands them ("Cannot convert empty name
         # into var."), also without a place.
-        raise _refused(sql, chunk, None, str(error)) from error
+        raise _refused(sql, chunk, str(error)) from error
     except ParseError as error:
         first = error.errors[0] if error.errors else {}
         line = int(first.get("line") or chunk.line)
@@ -493,16 +496,8 @@ def _parse(sql: str, dialect: Dialect, chunk: _Chunk) -> exp.Expr | None:
         column = (
             end_column - len(highlight) + 1 if highlight and "\n" not in highlight else end_column
         )
-        column = max(column, 1)
         description = _readable(str(first.get("description") or error))
-        raise SqlParseError(
-            f"statement {chunk.index + 1} cannot be parsed at line {line}, column {column}: "
-            f"{description}",
-            statement=chunk.index,
-            line=line,
-            column=column,
-            snippet=_snippet(sql, line, column),
-        ) from error
+        raise _refused(sql, chunk, description, (line, max(column, 1))) from error
     tree = parsed[0] if parsed else None
     gap = None if tree is None else _incomplete(tree)
     if gap is not None:
@@ -514,7 +509,7 @@ def _parse(sql: str, dialect: Dialect, chunk: _Chunk) -> exp.Expr | None:
             description = f"a dot with nothing {side} it"
         else:
             description = f"sqlglot reads it as an incomplete {type(node).__name__} ({part})"
-        raise _refused(sql, chunk, offset, description)
+        raise _refused(sql, chunk, description, None if offset is None else _position(sql, offset))
     return tree
 
 
