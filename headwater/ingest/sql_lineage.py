@@ -64,9 +64,9 @@ Names
     lowercase"``. Qualified names are the dot-joined catalog, schema and table; a table without
     a schema gets ``default_schema`` and then ``default_catalog``, a table with a schema gets
     ``default_catalog``. ``database..table`` (T-SQL, Snowflake: the database's default schema)
-    gets ``default_schema``, and without one is reported as written, ``database..table``.
-    Keys of ``schema`` are qualified names in the same reported form (one to three parts,
-    completed with the defaults), and its column names too.
+    gets ``default_schema``, and without one is reported as written, ``database..table``; in
+    other dialects it is a parse error. Keys of ``schema`` are qualified names in the same
+    reported form (one to three parts, completed with the defaults), and its column names too.
 
 Stars
     ``SELECT *`` and ``t.*`` are expanded when the source's columns are known (``schema``, an
@@ -101,6 +101,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
+from sqlglot.dialects.snowflake import Snowflake
+from sqlglot.dialects.tsql import TSQL
 from sqlglot.errors import OptimizeError, ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify_columns import qualify_columns
@@ -462,6 +464,19 @@ def _incomplete(tree: exp.Expr) -> tuple[exp.Expr, str] | None:
     return None
 
 
+def _offset(node: exp.Expr) -> int | None:
+    """Where ``node``'s text begins: its earliest token sqlglot kept a place for."""
+    return min((n.meta["start"] for n in node.walk() if "start" in n.meta), default=None)
+
+
+def _empty_schema(tree: exp.Expr, dialect: Dialect) -> exp.Table | None:
+    """A ``database..table`` name where the dialect has none (sqlglot reads it in every
+    dialect; only T-SQL and Snowflake give it a meaning, the database's default schema)."""
+    if isinstance(dialect, TSQL | Snowflake):
+        return None
+    return next((t for t in tree.find_all(exp.Table) if t.args.get("db") == ""), None)
+
+
 def _refused(
     sql: str, chunk: _Chunk, description: str, at: tuple[int, int] | None = None
 ) -> SqlParseError:
@@ -499,16 +514,19 @@ def _parse(sql: str, dialect: Dialect, chunk: _Chunk) -> exp.Expr | None:
         description = _readable(str(first.get("description") or error))
         raise _refused(sql, chunk, description, (line, max(column, 1))) from error
     tree = parsed[0] if parsed else None
-    gap = None if tree is None else _incomplete(tree)
-    if gap is not None:
+    if tree is None:
+        return None
+    node: exp.Expr | None = None
+    if (gap := _incomplete(tree)) is not None:
         node, part = gap
-        # Where the incomplete part's text begins: its first token sqlglot kept a place for.
-        offset = next((n.meta["start"] for n in node.walk() if "start" in n.meta), None)
         if isinstance(node, exp.Dot):
-            side = "before" if part == "this" else "after"
-            description = f"a dot with nothing {side} it"
+            description = f"a dot with nothing {'before' if part == 'this' else 'after'} it"
         else:
             description = f"sqlglot reads it as an incomplete {type(node).__name__} ({part})"
+    elif (node := _empty_schema(tree, dialect)) is not None:
+        description = "database..table (no schema name) is T-SQL and Snowflake syntax"
+    if node is not None:
+        offset = _offset(node)
         raise _refused(sql, chunk, description, None if offset is None else _position(sql, offset))
     return tree
 

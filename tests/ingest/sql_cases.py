@@ -1810,6 +1810,12 @@ CASES: list[Case] = [
         error=(1, 2, 1),
     ),
     Case(
+        name="postgres_database_dot_dot_table_is_refused",
+        dialect="postgres",
+        sql="SELECT 1;\nINSERT INTO t SELECT a FROM raw..s",
+        error=(1, 2, 29),
+    ),
+    Case(
         name="snowflake_positional_group_by_over_a_star_is_skipped",
         dialect="snowflake",
         sql="INSERT INTO mart.daily (day, n)\nFROM raw.orders AS o GROUP BY 1",
