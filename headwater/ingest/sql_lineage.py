@@ -66,7 +66,8 @@ Names
     ``default_catalog``. ``database..table`` (T-SQL, Snowflake: the database's default schema)
     gets ``default_schema``, and without one is reported as written, ``database..table``; in
     other dialects it is a parse error. Keys of ``schema`` are qualified names in the same
-    reported form (one to three parts, completed with the defaults), and its column names too.
+    reported form (one to three parts, completed with the defaults; ``database..table`` where
+    the dialect has it), and its column names too.
 
 Stars
     ``SELECT *`` and ``t.*`` are expanded when the source's columns are known (``schema``, an
@@ -352,7 +353,10 @@ class _Names:
 
     def schema_key(self, qualified_name: str) -> TableKey:
         parts = qualified_name.split(".")
-        if not 1 <= len(parts) <= 3 or not all(p.strip() for p in parts):
+        # database..table, in the dialects where it names the database's default schema.
+        schemaless = len(parts) == 3 and not parts[1] and isinstance(self.dialect, TSQL | Snowflake)
+        named = [p for i, p in enumerate(parts) if not (schemaless and i == 1)]
+        if not 1 <= len(parts) <= 3 or not all(p.strip() for p in named):
             raise Unprocessable(
                 f"schema key {qualified_name!r} is not a table name of one to three parts",
                 errors=[{"loc": ["body", "schema", qualified_name], "msg": "bad table name"}],
@@ -360,7 +364,7 @@ class _Names:
         idents = [exp.to_identifier(self.actual(p), quoted=True) for p in parts]
         table = exp.Table(
             this=idents[-1],
-            db=idents[-2] if len(idents) > 1 else None,
+            db=idents[-2] if len(idents) > 1 and not schemaless else None,
             catalog=idents[-3] if len(idents) > 2 else None,
         )
         return self.key(normalize_identifiers(table, dialect=self.dialect))

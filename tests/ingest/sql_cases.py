@@ -1769,6 +1769,23 @@ CASES: list[Case] = [
             "sales.dbo.orders.id -> sales.dbo.report.total INDIRECT/GROUP_BY",
         ),
     ),
+    Case(
+        name="tsql_database_dot_dot_table_columns_given_in_its_own_form",
+        dialect="tsql",
+        sql="""
+            INSERT INTO Sales..Report
+            SELECT * FROM Sales..Orders
+        """,
+        schema={"sales..orders": ["id", "amount"], "sales..report": ["id", "amount"]},
+        statements=("INSERT",),
+        inputs=("sales..orders",),
+        outputs=("sales..report",),
+        tables=("sales..orders -> sales..report",),
+        columns=(
+            "sales..orders.id -> sales..report.id DIRECT/IDENTITY",
+            "sales..orders.amount -> sales..report.amount DIRECT/IDENTITY",
+        ),
+    ),
     # --- What sqlglot reads without refusing but cannot analyse (found by mutating the above) ---
     Case(
         name="redshift_dot_with_nothing_before_it_is_refused",
