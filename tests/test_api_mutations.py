@@ -13,7 +13,6 @@ import copy
 import json
 import random
 import re
-from collections.abc import Iterator
 from typing import Any, Final
 
 import httpx
@@ -22,6 +21,7 @@ from headwater.api.app import create_app
 from headwater.catalog.db import Database
 from headwater.settings import Settings
 from tests.conftest import TenantKeys
+from tests.ingest.test_mutated_events import nodes, replaced
 from tests.test_security_api import BODIES, api_routes, seed
 
 ODD_IDS: Final = (
@@ -32,7 +32,6 @@ ODD_VALUES: Final[tuple[Any, ...]] = (
     None, 0, -1, 1.5, 1e308, 10**30, 2**63, True, "", " ", "\x00", "a" * 5000, "é✓🙂", [], {},
     [None], {"a": None}, {"version": 1}, "2024-13-45T99:99:99Z", "//", [{"name": "a"}] * 3,
 )  # fmt: skip
-NodePath = tuple[str | int, ...]
 
 
 def query_parameters() -> dict[tuple[str, str], list[str]]:
@@ -47,31 +46,12 @@ def query_parameters() -> dict[tuple[str, str], list[str]]:
     return found
 
 
-def nodes(value: Any, path: NodePath = ()) -> Iterator[NodePath]:
-    yield path
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from nodes(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from nodes(item, (*path, index))
-
-
 def mutated(rng: random.Random, body: dict[str, Any]) -> Any:
-    out: Any = copy.deepcopy(body)
+    out: Any = body
     for _ in range(rng.randint(1, 3)):
-        path = rng.choice(list(nodes(out)))
+        path = rng.choice([p for p, _ in nodes(out)])
         new = copy.deepcopy(rng.choice(ODD_VALUES))
-        if not path:
-            out = new
-            continue
-        parent = out
-        for step in path[:-1]:
-            parent = parent[step]
-        if isinstance(parent, dict) and rng.random() < 0.2:
-            del parent[path[-1]]
-        else:
-            parent[path[-1]] = new
+        out = replaced(out, path, new, drop=rng.random() < 0.2) if path else new
     return out
 
 
