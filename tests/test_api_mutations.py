@@ -16,11 +16,12 @@ import re
 from typing import Any, Final
 
 import httpx
+import pytest
 
 from headwater.api.app import create_app
 from headwater.catalog.db import Database
 from headwater.settings import Settings
-from tests.conftest import TenantKeys
+from tests.conftest import TenantKeys, TestDatabase, table_row_counts
 from tests.ingest.test_mutated_events import nodes, replaced
 from tests.test_security_api import BODIES, api_routes, seed
 
@@ -106,3 +107,35 @@ async def test_mutated_bodies_are_refused_with_a_4xx(
             assert_refused_politely(method, url, response)
             refused += response.status_code >= 400
     assert refused > len(BODIES) * 20, "most mutants are refused"
+
+
+@pytest.mark.parametrize(
+    ("number", "reason"),
+    [
+        ("NaN", "NaN is not valid JSON"),
+        ("-Infinity", "-Infinity is not valid JSON"),
+        ("1e400", "1e400 is beyond the range of a double"),
+        ("-1E999", "-1E999 is beyond the range of a double"),
+    ],
+)
+async def test_numbers_json_cannot_store_are_a_400_on_every_write_route(
+    client: httpx.AsyncClient,
+    database: Database,
+    tenant: TenantKeys,
+    test_db: TestDatabase,
+    number: str,
+    reason: str,
+) -> None:
+    """The standard library reads these as floats that the catalog would store as null; every
+    route's body is refused instead, before anything is written."""
+    ids = await seed(client, database, tenant)
+    headers = {**tenant.headers("admin"), "Content-Type": "application/json"}
+    before = table_row_counts(test_db)
+    for (method, path), body in BODIES.items():
+        url = re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), path)
+        leaf = next(p for p, v in nodes(body) if p and not isinstance(v, dict | list))
+        content = json.dumps(replaced(body, leaf, "<number>")).replace('"<number>"', number)
+        response = await client.request(method, url, content=content, headers=headers)
+        assert response.status_code == 400, (method, path, response.text)
+        assert reason in response.json()["detail"], (method, path, response.text)
+    assert table_row_counts(test_db) == before

@@ -224,24 +224,27 @@ async def test_list_filters_by_type_and_by_tag(
     assert ["query", "type"] in [e["loc"] for e in bad.json()["errors"]]
 
 
-async def test_values_postgres_cannot_store_are_422_and_write_nothing(
+async def test_values_postgres_cannot_store_are_4xx_and_write_nothing(
     client: httpx.AsyncClient, tenant: TenantKeys, test_db: TestDatabase
 ) -> None:
-    """Inputs the models let through but Postgres refuses are the client's to fix, not 500s."""
+    """Inputs Postgres refuses are the client's to fix, not 500s: the body reader refuses what
+    no column can hold, Postgres what only a constraint forbids."""
     rng = random.Random(2)
     # 2,000 characters (within the model's limit) but 8 kB: over what a btree entry may hold.
     wide = "".join(chr(rng.randrange(0x10000, 0x1F000)) for _ in range(2000))
-    refused: list[dict[str, Any]] = [
-        {"name": "or\x00ders"},  # text cannot hold NUL (psycopg refuses before sending)
-        {"metadata": {"note": "\x00"}},  # nor can jsonb (Postgres refuses the \u0000 escape)
-        {"qualified_name": wide},  # the unique index on qualified names cannot take it
+    refused: list[tuple[dict[str, Any], int, str]] = [
+        ({"name": "or\x00ders"}, 400, "NUL character"),  # text cannot hold NUL
+        ({"metadata": {"note": "\x00"}}, 400, "NUL character"),  # nor can jsonb
+        # the unique index on qualified names cannot take it
+        ({"qualified_name": wide}, 422, "the database refused a value"),
     ]
     before = table_row_counts(test_db)
-    for override in refused:
+    for override, status, reason in refused:
         response = await client.post(
             "/api/v1/assets", json={**ORDERS, **override}, headers=tenant.headers("editor")
         )
-        assert response.status_code == 422, (override.keys(), response.text)
+        assert response.status_code == status, (override.keys(), response.text)
         assert response.headers["content-type"] == "application/problem+json"
+        assert reason in response.json()["detail"], response.text
     assert table_row_counts(test_db) == before
     await _create(client, tenant)  # and the connection that saw the errors still serves

@@ -1,12 +1,14 @@
 """Reading ingestion input: JSON documents, NDJSON streams and gzip bodies, safely.
 
 Everything parsed here ends up in jsonb, so what Postgres would refuse (NaN, ``\\u0000``, lone
-surrogates) is refused here with a 400 that says why, instead of failing later as a 500.
+surrogates) is refused here with a 400 that says why, instead of failing later as a 500; so is a
+number beyond a double, which would be stored as null.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import zlib
 from typing import Any
@@ -25,6 +27,15 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON (only finite numbers can be stored)")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(
+            f"{text} is beyond the range of a double (only finite numbers can be stored)"
+        )
+    return value
+
+
 def loads(data: bytes, *, what: str = "body") -> Any:
     """One JSON document; 400 naming the position of the first problem."""
     if b"\\u0000" in data:
@@ -37,7 +48,7 @@ def loads(data: bytes, *, what: str = "body") -> Any:
         except orjson.JSONDecodeError:
             pass
     try:
-        value = json.loads(data, parse_constant=_no_constant)
+        value = json.loads(data, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as e:
         raise BadRequest(
             f"{what} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"

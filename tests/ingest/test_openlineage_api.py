@@ -253,6 +253,7 @@ async def test_unmappable_events_are_refused_with_a_reason_and_write_nothing(
     [
         (b'{"eventTime": ', "not valid JSON"),
         (b'{"eventTime": NaN}', "NaN is not valid JSON"),
+        (b'{"run": {"facets": {"x": {"rows": 1e400}}}}', "1e400 is beyond the range of a double"),
         (b'{"job": {"namespace": "a", "name": "b\\u0000"}}', "NUL character"),
         (b'{"job": {"namespace": "a", "name": "\\ud800"}}', "unpaired UTF-16 surrogate"),
         (b"\xff\xfe", "not valid JSON"),

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from headwater.api.deps import AdminSession, ReadSession
+from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import admin
 from headwater.catalog.admin import (
     ApiKey,
@@ -20,7 +21,7 @@ from headwater.catalog.admin import (
 )
 from headwater.catalog.paging import Page
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], route_class=StrictJSONRoute)
 
 
 @router.get("/tenant")

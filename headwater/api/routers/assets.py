@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from headwater.api.deps import ReadSession, WriteSession
+from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import assets
 from headwater.catalog.assets import Asset, AssetCreate, AssetType, AssetUpdate
 from headwater.catalog.base import VersionRef
 from headwater.catalog.paging import Page
 
-router = APIRouter(prefix="/assets", tags=["assets"])
+router = APIRouter(prefix="/assets", tags=["assets"], route_class=StrictJSONRoute)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

@@ -23,11 +23,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from headwater.api.deps import AdminSession, ReadSession, Session
+from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import admin, assets, audit
 from headwater.catalog.audit import ASSET_HISTORY_TYPES, AuditEntry
 from headwater.catalog.paging import Page
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=StrictJSONRoute)
 
 Cursor = Annotated[str | None, Query(max_length=200)]
 

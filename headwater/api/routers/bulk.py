@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from headwater.api.deps import WriteSession
+from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog.bulk import BulkRequest, BulkResult, apply_bulk
 
-router = APIRouter(tags=["bulk"])
+router = APIRouter(tags=["bulk"], route_class=StrictJSONRoute)
 
 
 @router.post("/bulk")

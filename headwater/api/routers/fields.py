@@ -7,13 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from headwater.api.deps import ReadSession, WriteSession
+from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import field_lineage, fields
 from headwater.catalog.field_lineage import FieldLineage, FieldLineageCreate, LineageDirection
 from headwater.catalog.fields import AssetFields, FieldsReplace, FieldUpdate, SchemaField
 from headwater.catalog.paging import Page
 
-router = APIRouter(prefix="/assets/{asset_id}/fields", tags=["schema fields"])
-lineage_router = APIRouter(prefix="/field-lineage", tags=["field lineage"])
+router = APIRouter(
+    prefix="/assets/{asset_id}/fields", tags=["schema fields"], route_class=StrictJSONRoute
+)
+lineage_router = APIRouter(
+    prefix="/field-lineage", tags=["field lineage"], route_class=StrictJSONRoute
+)
 
 _MAX_ID = 2**63 - 1
 

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from headwater.api.deps import State
+from headwater.api.json_route import StrictJSONRoute
 from headwater.api.problems import problem
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictJSONRoute)
 
 
 @router.get("/healthz")

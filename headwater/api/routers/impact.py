@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from headwater.api.deps import ReadSession
+from headwater.api.json_route import StrictJSONRoute
 from headwater.api.routers.lineage import Graph
 from headwater.catalog.impact_report import (
     ImpactCaps,
@@ -26,7 +27,7 @@ from headwater.catalog.impact_report import (
 from headwater.ingest.dbt_diff import DbtImpactReport, DbtImpactRequest, dbt_impact
 from headwater.settings import Settings
 
-router = APIRouter(prefix="/impact", tags=["impact"])
+router = APIRouter(prefix="/impact", tags=["impact"], route_class=StrictJSONRoute)
 
 
 def _caps(settings: Settings) -> ImpactCaps:

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from headwater.api.deps import State, actor_for
+from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog.context import Actor, Role
 from headwater.catalog.tasks import MAX_RETRIES_LIMIT, Task
 from headwater.ingest.tasks import (
@@ -27,7 +28,7 @@ from headwater.ingest.tasks import (
     prepare_upload,
 )
 
-router = APIRouter(prefix="/ingest", tags=["ingestion tasks"])
+router = APIRouter(prefix="/ingest", tags=["ingestion tasks"], route_class=StrictJSONRoute)
 
 
 class UploadType(StrEnum):

@@ -28,6 +28,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
 from headwater.api.deps import ReadSession, Session, State
+from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import hydrate, marquez
 from headwater.catalog.assets import AssetType, resolve_qualified_name
 from headwater.catalog.db import Conn
@@ -48,7 +49,7 @@ from headwater.graph.model import (
     ViewNode,
 )
 
-router = APIRouter(prefix="/lineage", tags=["lineage"])
+router = APIRouter(prefix="/lineage", tags=["lineage"], route_class=StrictJSONRoute)
 
 
 class GraphUnavailable(HeadwaterError):

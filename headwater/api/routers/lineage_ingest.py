@@ -16,12 +16,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, status
 
 from headwater.api.deps import State, WriteSession
+from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog.errors import BadRequest, Unprocessable
 from headwater.ingest.apply import ingest_openlineage
 from headwater.ingest.batch import IngestSummary
 from headwater.ingest.payload import decode_body, load_documents, loads
 
-router = APIRouter(prefix="/lineage", tags=["lineage ingestion"])
+router = APIRouter(prefix="/lineage", tags=["lineage ingestion"], route_class=StrictJSONRoute)
 
 _EVENT_SCHEMA = {"$ref": "https://openlineage.io/spec/2-0-2/OpenLineage.json"}
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from headwater.api.deps import ReadSession
+from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog.context import Role
 from headwater.catalog.errors import Forbidden
 from headwater.ingest.sql_record import SqlLineageRequest, SqlLineageResult, analyse_sql
 
-router = APIRouter(prefix="/lineage", tags=["lineage ingestion"])
+router = APIRouter(prefix="/lineage", tags=["lineage ingestion"], route_class=StrictJSONRoute)
 
 
 @router.post("/sql")

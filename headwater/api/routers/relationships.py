@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from headwater.api.deps import ReadSession, WriteSession
+from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import relationships
 from headwater.catalog.paging import Page
 from headwater.catalog.relationships import (
@@ -17,7 +18,7 @@ from headwater.catalog.relationships import (
     RelationshipUpdate,
 )
 
-router = APIRouter(prefix="/relationships", tags=["relationships"])
+router = APIRouter(prefix="/relationships", tags=["relationships"], route_class=StrictJSONRoute)
 
 _MAX_ID = 2**63 - 1
 

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from headwater.api.deps import ReadSession, State
+from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import hydrate
 from headwater.catalog.errors import HeadwaterError, Unprocessable
 from headwater.catalog.hydrate import AssetSummary
@@ -36,7 +37,7 @@ from headwater.search.fulltext import (
 )
 from headwater.search.hybrid import HybridSearch, Mode
 
-router = APIRouter(prefix="/search", tags=["search"])
+router = APIRouter(prefix="/search", tags=["search"], route_class=StrictJSONRoute)
 
 MAX_LIMIT: Final = 100
 DEFAULT_LIMIT: Final = 20

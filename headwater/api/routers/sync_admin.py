@@ -16,10 +16,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from headwater.api.deps import AdminActor, State
+from headwater.api.json_route import StrictJSONRoute
 from headwater.api.mirrors import MirrorAdmin
 from headwater.catalog.errors import NotFound
 
-router = APIRouter(prefix="/admin/sync", tags=["admin"])
+router = APIRouter(prefix="/admin/sync", tags=["admin"], route_class=StrictJSONRoute)
 
 Kind = Literal["asset", "field", "relationship", "field_lineage"]
 

@@ -10,12 +10,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from headwater.api.deps import ReadSession, WriteSession
+from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import tags
 from headwater.catalog.assets import TagRef
 from headwater.catalog.paging import Page
 from headwater.catalog.tags import DeletedTag, Tag, TagByName, TagCreate, TagUpdate
 
-router = APIRouter(tags=["tags"])
+router = APIRouter(tags=["tags"], route_class=StrictJSONRoute)
 
 
 @router.post("/tags", status_code=status.HTTP_201_CREATED)

@@ -11,11 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from headwater.api.deps import ReadSession, WriteSession
+from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import tasks
 from headwater.catalog.paging import Page
 from headwater.catalog.tasks import Task, TaskStatus
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=StrictJSONRoute)
 
 
 @router.get("")
