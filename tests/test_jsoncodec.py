@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from headwater.catalog import hydrate
 from headwater.catalog.db import Database
 from headwater.catalog.errors import BadRequest
 from headwater.ingest import payload
@@ -77,6 +78,10 @@ async def test_big_integers_survive_the_database(
         row = await cur.fetchone()
     assert row is not None
     assert row["metadata"] == metadata
+    # and as search results and impact reports hydrate it, from the JSON text Postgres returns
+    async with database.transaction(tenant.tenant_id) as conn:
+        hydrated = await hydrate.assets_by_id(conn, [created.json()["id"]])
+    assert hydrated[created.json()["id"]].metadata == metadata
 
 
 def test_request_bodies_with_big_integers_are_read_as_strictly_as_others() -> None:

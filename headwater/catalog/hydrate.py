@@ -10,6 +10,7 @@ import orjson
 from psycopg.rows import tuple_row
 from pydantic import BaseModel
 
+from headwater import jsoncodec
 from headwater.catalog import db
 from headwater.catalog.assets import TagRef
 from headwater.catalog.db import Conn
@@ -50,7 +51,7 @@ async def assets_by_id(conn: Conn, ids: Collection[int]) -> dict[int, AssetSumma
     rows = await db.fetch_all(conn, Q["hydrate_assets"], {"ids": _id_array(ids)})
     return {
         int(r["id"]): AssetSummary.model_validate(
-            {**r, "tags": orjson.loads(r["tags"]), "metadata": orjson.loads(r["metadata"])}
+            {**r, "tags": orjson.loads(r["tags"]), "metadata": jsoncodec.loads(r["metadata"])}
         )
         for r in rows
     }
