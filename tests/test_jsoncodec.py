@@ -4,7 +4,9 @@ from Python to text and back, and from the API through Postgres and back."""
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -94,3 +96,75 @@ def test_request_bodies_with_big_integers_are_read_as_strictly_as_others() -> No
                         (b'{"x": NaN}', "NaN is not valid JSON")):  # fmt: skip
         with pytest.raises(BadRequest, match=reason):
             payload.loads(bad)
+
+
+_TRICKY_TEXT = (
+    "a",
+    "é",
+    "\u2028",
+    "\x01",
+    "\x1f",
+    "\\",
+    '"',
+    "🙂",
+    "\ufeff",
+    "\uffff",
+    "\x7f",
+    "\x85",
+)
+_TRICKY_NUMBERS = (
+    0, -1, 2**53 + 1, 2**63, -(2**63) - 1, 2**64, 10**30, -(10**40),
+    0.1, -0.0, 5e-324, 1e-7, 1e16, 1e20, 1.5e300, 1.7976931348623157e308, 2.0**60,
+)  # fmt: skip
+
+
+def _text(rng: random.Random) -> str:
+    return "".join(rng.choice(_TRICKY_TEXT) for _ in range(rng.randint(0, 6)))
+
+
+def _document(rng: random.Random, depth: int = 0) -> Any:
+    kind = rng.randrange(10 if depth < 3 else 6)
+    if kind < 2:
+        return rng.choice([None, True, False])
+    if kind < 4:
+        return rng.choice(_TRICKY_NUMBERS)
+    if kind < 6:
+        return _text(rng)
+    if kind < 8:
+        return [_document(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return {_text(rng): _document(rng, depth + 1) for _ in range(rng.randint(0, 3))}
+
+
+def _as_decimals(text: str | bytes) -> Any:
+    """JSON numbers as the decimals they spell: Postgres stores jsonb numbers as numeric, so
+    1e20 reads back as 100000000000000000000, the same number in other digits."""
+
+    def normal(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return value.normalize()
+        if isinstance(value, list):
+            return [normal(v) for v in value]
+        if isinstance(value, dict):
+            return {k: normal(v) for k, v in value.items()}
+        return value
+
+    return normal(json.loads(text, parse_float=Decimal, parse_int=Decimal))
+
+
+async def test_metadata_reads_back_as_the_numbers_and_text_it_was_sent(
+    client: httpx.AsyncClient, tenant: TenantKeys
+) -> None:
+    rng = random.Random(5)
+    headers = {**tenant.headers("editor"), "Content-Type": "application/json"}
+    for i in range(150):
+        metadata = {_text(rng): _document(rng) for _ in range(3)}
+        body = json.dumps(
+            {"type": "table", "name": "t", "qualified_name": f"db.t{i}", "metadata": metadata},
+            ensure_ascii=rng.random() < 0.5,
+        )
+        created = await client.post("/api/v1/assets", content=body, headers=headers)
+        assert created.status_code == 201, created.text
+        read = await client.get(f"/api/v1/assets/{created.json()['id']}", headers=headers)
+        sent = _as_decimals(body)["metadata"]
+        assert _as_decimals(created.content)["metadata"] == sent
+        assert _as_decimals(read.content)["metadata"] == sent
