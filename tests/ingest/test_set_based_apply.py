@@ -22,11 +22,12 @@ import random
 import re
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from bench.ingest_measurements import openlineage_events
 from headwater.catalog.context import Actor
@@ -325,32 +326,82 @@ def snapshot(test_db: TestDatabase, tenant_id: UUID) -> dict[str, list[str]]:
         }
 
 
-def assert_mirrors_converge(test_db: TestDatabase, tenant_id: UUID) -> None:
-    """The last outbox event of every asset, field, relationship and column edge carries the
-    entity's current version (or says it is gone): what the sinks end up holding."""
-    tables = {
-        "asset": "assets",
-        "schema_field": "schema_fields",
-        "relationship": "relationships",
-        "field_lineage": "field_lineage",
-    }
+_LOGGED_TABLES: Final = {
+    "asset": "assets",
+    "schema_field": "schema_fields",
+    "relationship": "relationships",
+    "field_lineage": "field_lineage",
+}
+# Set by the database (times) or kept elsewhere (an asset's tags are their own entities).
+_UNCOMPARED: Final = frozenset({"created_at", "updated_at", "created_by", "updated_by", "tags"})
+
+
+def _differences(state: dict[str, Any], row: dict[str, Any]) -> list[str]:
+    found = []
+    for key, value in state.items():
+        if key in _UNCOMPARED or key not in row:
+            continue
+        if key == "deleted_at" and (value is None) != (row[key] is None):
+            found.append(f"deleted_at {value!r} but the row's {row[key]!r}")
+        elif key != "deleted_at" and value != row[key]:
+            found.append(f"{key} {value!r:.80} but the row's {row[key]!r:.80}")
+    return found
+
+
+def assert_logs_match_rows(test_db: TestDatabase, tenant_id: UUID) -> None:
+    """The last audit row and the last outbox event of every asset, field, relationship and
+    column edge hold the entity's row as it is (or say it is gone): what the audit log shows as
+    the latest state, and what the sinks end up holding."""
+    wrong: list[tuple[str, str, str, list[str]]] = []
     with psycopg.connect(test_db.admin_dsn) as conn:
-        last = conn.execute(
-            """SELECT DISTINCT ON (entity_type, entity_id) entity_type, entity_id,
-                      entity_version, event_type, payload
-                 FROM outbox WHERE tenant_id = %s AND entity_type <> 'asset_tag'
-                ORDER BY entity_type, entity_id, id DESC""",
-            (tenant_id,),
-        ).fetchall()
-        assert last, "the ingestion announced its changes"
-        for entity_type, entity_id, version, event_type, payload in last:
-            row = conn.execute(
-                f"SELECT version FROM {tables[entity_type]} WHERE id = %s", (entity_id,)
-            ).fetchone()
-            if row is None:  # hard-deleted: a field, or lineage that went with one
-                assert event_type.endswith(".deleted"), (entity_type, entity_id, event_type)
-                continue
-            assert (version, payload["version"]) == (row[0], row[0]), (entity_type, entity_id)
+        for log, kind, state_column in (
+            ("audits", "action", "after"),
+            ("outbox", "event_type", "payload"),
+        ):
+            last = conn.execute(
+                sql.SQL(
+                    """SELECT DISTINCT ON (entity_type, entity_id) entity_type, entity_id,
+                              {kind}, {state}, {entity_version}
+                         FROM {log} WHERE tenant_id = %s AND entity_type = ANY(%s)
+                        ORDER BY entity_type, entity_id, id DESC"""
+                ).format(
+                    kind=sql.Identifier(kind),
+                    state=sql.Identifier(state_column),
+                    entity_version=sql.SQL("entity_version" if log == "outbox" else "NULL"),
+                    log=sql.Identifier(log),
+                ),
+                (tenant_id, list(_LOGGED_TABLES)),
+            ).fetchall()
+            assert last, f"the ingestion wrote to {log}"
+            for entity_type, entity_id, change, state, version in last:
+                found = conn.execute(
+                    sql.SQL("SELECT to_jsonb(t) FROM {} t WHERE id = %s").format(
+                        sql.Identifier(_LOGGED_TABLES[entity_type])
+                    ),
+                    (int(entity_id),),
+                ).fetchone()
+                where = (log, entity_type, str(entity_id))
+                if found is None:
+                    # Hard-deleted (a field, or lineage that went with one): the log says it is
+                    # gone; a column edge deleted before its field went stays logged as deleted.
+                    gone = (
+                        change.endswith((".delete", ".deleted"))
+                        or state is None
+                        or state.get("deleted_at") is not None
+                    )
+                    if not gone:
+                        wrong.append((*where, ["the row is gone, the log holds it live"]))
+                    continue
+                row = found[0]
+                if state is None:
+                    wrong.append((*where, ["the log says gone, the row is there"]))
+                    continue
+                problems = _differences(state, row)
+                if version is not None and version != row["version"]:
+                    problems.append(f"event version {version} but the row's {row['version']}")
+                if problems:
+                    wrong.append((*where, problems))
+    assert not wrong, wrong[:10]
 
 
 def by_place(summary: IngestSummary) -> list[IngestWarning]:
@@ -410,7 +461,7 @@ async def ingest_three_ways(
     assert snapshot(test_db, batch) == expected
     assert snapshot(test_db, each) == expected
     for tenant_id in tenants:
-        assert_mirrors_converge(test_db, tenant_id)
+        assert_logs_match_rows(test_db, tenant_id)
     return None
 
 
