@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Final
 from uuid import UUID
 
 import httpx
@@ -79,16 +80,19 @@ class TestDatabase:
 
 
 @pytest.fixture
-def test_db(pg_cluster: EmbeddedPostgres) -> Iterator[TestDatabase]:
+def test_db(pg_cluster: EmbeddedPostgres, request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
     name = f"hw_test_{next(_counter)}"
     with psycopg.connect(pg_cluster.admin_dsn, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    yield TestDatabase(
+    test_db = TestDatabase(
         name,
         pg_cluster.dsn(SUPERUSER, name),
         pg_cluster.dsn("headwater_app", name),
         pg_cluster.dsn("headwater_worker", name),
     )
+    yield test_db
+    if request.node.get_closest_marker("edits_rows_directly") is None:
+        assert_logs_match_rows(test_db)
     with psycopg.connect(pg_cluster.admin_dsn, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
@@ -109,6 +113,93 @@ def table_row_counts(test_db: TestDatabase) -> dict[str, int]:
             assert row is not None
             counts[table] = row[0]
     return counts
+
+
+_LOGGED_TABLES: Final = {
+    "asset": "assets",
+    "schema_field": "schema_fields",
+    "relationship": "relationships",
+    "field_lineage": "field_lineage",
+}
+# Set by the database (times) or kept elsewhere (an asset's tags are their own entities).
+_UNCOMPARED: Final = frozenset({"created_at", "updated_at", "created_by", "updated_by", "tags"})
+
+
+def _differences(state: dict[str, Any], row: dict[str, Any]) -> list[str]:
+    found = []
+    for key, value in state.items():
+        if key in _UNCOMPARED or key not in row:
+            continue
+        if key == "deleted_at" and (value is None) != (row[key] is None):
+            found.append(f"deleted_at {value!r} but the row's {row[key]!r}")
+        elif key != "deleted_at" and value != row[key]:
+            found.append(f"{key} {value!r:.80} but the row's {row[key]!r:.80}")
+    return found
+
+
+def assert_logs_match_rows(test_db: TestDatabase) -> None:
+    """The last audit row and the last outbox event of every asset, field, relationship and
+    column edge hold the entity's row as it is, or say it is gone, and no row goes unlogged: what
+    the audit log shows as the latest state, and what the sinks end up holding. Checked after
+    every test that used a database, so a write path that commits a row without logging it as it
+    is fails whichever test took it."""
+    wrong: list[tuple[str, str, str, list[str]]] = []
+    with psycopg.connect(test_db.admin_dsn) as conn:
+        rows = {
+            entity_type: {
+                str(entity_id): state
+                for entity_id, state in conn.execute(
+                    sql.SQL("SELECT id, to_jsonb(t) FROM {} t").format(sql.Identifier(table))
+                )
+            }
+            for entity_type, table in _LOGGED_TABLES.items()
+        }
+        for log, kind, state_column in (
+            ("audits", "action", "after"),
+            ("outbox", "event_type", "payload"),
+        ):
+            last = conn.execute(
+                sql.SQL(
+                    """SELECT DISTINCT ON (entity_type, entity_id) entity_type,
+                              entity_id::text, {kind}, {state}, {entity_version}
+                         FROM {log} WHERE entity_type = ANY(%s)
+                        ORDER BY entity_type, entity_id, id DESC"""
+                ).format(
+                    kind=sql.Identifier(kind),
+                    state=sql.Identifier(state_column),
+                    entity_version=sql.SQL("entity_version" if log == "outbox" else "NULL"),
+                    log=sql.Identifier(log),
+                ),
+                (list(_LOGGED_TABLES),),
+            ).fetchall()
+            logged: set[tuple[str, str]] = set()
+            for entity_type, entity_id, change, state, version in last:
+                logged.add((entity_type, entity_id))
+                row = rows[entity_type].get(entity_id)
+                where = (log, entity_type, entity_id)
+                if row is None:
+                    # Hard-deleted (a field, or lineage that went with one): the log says it is
+                    # gone; a column edge deleted before its field went stays logged as deleted.
+                    gone = (
+                        change.endswith((".delete", ".deleted"))
+                        or state is None
+                        or state.get("deleted_at") is not None
+                    )
+                    if not gone:
+                        wrong.append((*where, ["the row is gone, the log holds it live"]))
+                    continue
+                if state is None:
+                    wrong.append((*where, ["the log says gone, the row is there"]))
+                    continue
+                problems = _differences(state, row)
+                if version is not None and version != row["version"]:
+                    problems.append(f"event version {version} but the row's {row['version']}")
+                if problems:
+                    wrong.append((*where, problems))
+            for entity_type, by_id in rows.items():
+                for entity_id in by_id.keys() - {i for t, i in logged if t == entity_type}:
+                    wrong.append((log, entity_type, entity_id, ["a row that was never logged"]))
+    assert not wrong, wrong[:10]
 
 
 @pytest.fixture

@@ -88,6 +88,7 @@ def test_app_role_owns_nothing_and_cannot_bypass_rls(test_db: TestDatabase) -> N
     assert owned == (0,)
 
 
+@pytest.mark.edits_rows_directly
 def test_without_a_tenant_reads_see_nothing_and_writes_fail(test_db: TestDatabase) -> None:
     with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
         tenant = conn.execute(
@@ -139,6 +140,7 @@ def test_app_role_cannot_rewrite_audits(test_db: TestDatabase) -> None:
             conn.execute("UPDATE audits SET action = 'y'")
 
 
+@pytest.mark.edits_rows_directly
 def test_alias_lookup_stays_in_the_tenant_and_reaches_its_index(test_db: TestDatabase) -> None:
     with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
         tenants = []
@@ -187,6 +189,7 @@ def test_alias_lookup_stays_in_the_tenant_and_reaches_its_index(test_db: TestDat
     assert any("assets_aliases_idx" in row[0] for row in plan), plan
 
 
+@pytest.mark.edits_rows_directly
 def test_log_tables_hold_only_the_transactions_tenant(test_db: TestDatabase) -> None:
     # Audits and outbox carry no foreign key to tenants (0005): row-level security alone keeps
     # every row in the tenant the transaction was given.
@@ -215,6 +218,7 @@ def test_log_tables_hold_only_the_transactions_tenant(test_db: TestDatabase) -> 
                 assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (1,)
 
 
+@pytest.mark.edits_rows_directly
 def test_a_tenant_the_statistics_never_saw_gets_probes_not_tenant_scans(
     test_db: TestDatabase,
 ) -> None:

@@ -152,6 +152,7 @@ async def test_delete_retag_and_restore_are_reflected_after_sync(
     await eventually(back)
 
 
+@pytest.mark.edits_rows_directly
 async def test_a_deleted_or_foreign_asset_never_appears_even_when_an_index_holds_it(
     search_app: FastAPI,
     search_client: httpx.AsyncClient,

@@ -137,6 +137,7 @@ async def ready(port: int, server: Process, timeout: float = 60) -> None:
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.edits_rows_directly
 async def test_the_memory_graph_of_serve_is_exact_after_kill_9_during_an_ingest(
     database: Database,
     test_db: TestDatabase,

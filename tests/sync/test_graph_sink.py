@@ -9,6 +9,7 @@ from uuid import UUID
 
 import httpx
 import psycopg
+import pytest
 from prometheus_client import CollectorRegistry
 
 from headwater.catalog.db import Database
@@ -205,6 +206,7 @@ async def test_replayed_and_shuffled_events_leave_the_in_order_state(
     assert set((await shuffled.snapshot(acme)).states()) == expected
 
 
+@pytest.mark.edits_rows_directly
 async def test_an_event_that_breaks_the_payload_contract_is_dead_lettered(
     client: httpx.AsyncClient, tenant: TenantKeys, worker_db: Database, test_db: TestDatabase
 ) -> None:

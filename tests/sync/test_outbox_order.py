@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg.rows import dict_row
 
 from headwater.catalog.db import Database
@@ -106,6 +107,7 @@ async def test_a_batch_may_end_inside_a_transaction_and_resume_there(
     assert len({e.txid for e in mirror.events[:5]}) == 1
 
 
+@pytest.mark.edits_rows_directly
 async def test_positions_order_numerically_not_as_text(
     worker_db: Database, test_db: TestDatabase, tenant: TenantKeys
 ) -> None:
