@@ -121,8 +121,16 @@ _LOGGED_TABLES: Final = {
     "relationship": "relationships",
     "field_lineage": "field_lineage",
 }
-# Set by the database (times) or kept elsewhere (an asset's tags are their own entities).
-_UNCOMPARED: Final = frozenset({"created_at", "updated_at", "created_by", "updated_by", "tags"})
+# Audited but not mirrored: no outbox events.
+_AUDITED_TABLES: Final = {
+    **_LOGGED_TABLES,
+    "tag": "tags",
+    "tenant": "tenants",
+    "user": "users",
+    "api_key": "api_keys",
+}
+# Kept elsewhere (an asset's tags are their own entities) or set by the database.
+_UNCOMPARED: Final = frozenset({"tags", "created_by", "updated_by"})
 
 
 def _differences(state: dict[str, Any], row: dict[str, Any]) -> list[str]:
@@ -130,9 +138,12 @@ def _differences(state: dict[str, Any], row: dict[str, Any]) -> list[str]:
     for key, value in state.items():
         if key in _UNCOMPARED or key not in row:
             continue
-        if key == "deleted_at" and (value is None) != (row[key] is None):
-            found.append(f"deleted_at {value!r} but the row's {row[key]!r}")
-        elif key != "deleted_at" and value != row[key]:
+        if key.endswith("_at"):
+            # Times: only whether one is set (a deletion, a revocation) is the logged change;
+            # the database sets the values, and uses (a key's last use) are not changes.
+            if key in ("deleted_at", "revoked_at") and (value is None) != (row[key] is None):
+                found.append(f"{key} {value!r} but the row's {row[key]!r}")
+        elif value != row[key]:
             found.append(f"{key} {value!r:.80} but the row's {row[key]!r:.80}")
     return found
 
@@ -152,11 +163,11 @@ def assert_logs_match_rows(test_db: TestDatabase) -> None:
                     sql.SQL("SELECT id, to_jsonb(t) FROM {} t").format(sql.Identifier(table))
                 )
             }
-            for entity_type, table in _LOGGED_TABLES.items()
+            for entity_type, table in _AUDITED_TABLES.items()
         }
-        for log, kind, state_column in (
-            ("audits", "action", "after"),
-            ("outbox", "event_type", "payload"),
+        for log, kind, state_column, tables in (
+            ("audits", "action", "after", _AUDITED_TABLES),
+            ("outbox", "event_type", "payload", _LOGGED_TABLES),
         ):
             last = conn.execute(
                 sql.SQL(
@@ -170,7 +181,7 @@ def assert_logs_match_rows(test_db: TestDatabase) -> None:
                     entity_version=sql.SQL("entity_version" if log == "outbox" else "NULL"),
                     log=sql.Identifier(log),
                 ),
-                (list(_LOGGED_TABLES),),
+                (list(tables),),
             ).fetchall()
             logged: set[tuple[str, str]] = set()
             for entity_type, entity_id, change, state, version in last:
@@ -196,7 +207,8 @@ def assert_logs_match_rows(test_db: TestDatabase) -> None:
                     problems.append(f"event version {version} but the row's {row['version']}")
                 if problems:
                     wrong.append((*where, problems))
-            for entity_type, by_id in rows.items():
+            for entity_type in tables:
+                by_id = rows[entity_type]
                 for entity_id in by_id.keys() - {i for t, i in logged if t == entity_type}:
                     wrong.append((log, entity_type, entity_id, ["a row that was never logged"]))
     assert not wrong, wrong[:10]

@@ -117,6 +117,7 @@ def test_without_a_tenant_reads_see_nothing_and_writes_fail(test_db: TestDatabas
         assert conn.execute("SELECT count(*) FROM assets").fetchone() == (0,)
 
 
+@pytest.mark.edits_rows_directly
 def test_app_role_cannot_rewrite_audits(test_db: TestDatabase) -> None:
     with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
         tenant = conn.execute(

@@ -365,6 +365,7 @@ async def test_revoked_key_is_401_on_the_next_request(
     assert "revoked" in response.json()["detail"]
 
 
+@pytest.mark.edits_rows_directly
 async def test_suspended_tenant_is_refused(
     client: httpx.AsyncClient, tenant: TenantKeys, test_db: TestDatabase
 ) -> None:
