@@ -7,6 +7,7 @@ cloned from a migrated template, so tests are isolated and cheap.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import socket
 import threading
@@ -38,6 +39,17 @@ TEMPLATE = "hw_template"
 # The repository: on PYTHONPATH of the processes tests start, which import ``tests.*`` helpers.
 ROOT = Path(__file__).resolve().parents[1]
 _counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _root_logging() -> Iterator[None]:
+    """The CLI configures the root logger with a handler on the sys.stderr of its time, which
+    under pytest is a capture that closes with the test: later records would fail to print."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
