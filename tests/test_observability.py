@@ -10,14 +10,16 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.types import Message, Receive, Scope, Send
 
 from headwater.api.app import create_app
+from headwater.api.middleware import RequestContextMiddleware
 from headwater.catalog.db import Database
 from headwater.logging_setup import JsonFormatter
 from headwater.settings import Settings
 from tests.conftest import TenantKeys
 
-GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")  # uuid4().hex
+GENERATED_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex
 
 
 def _requests_total(exposition: str) -> dict[tuple[str, str, str], float]:
@@ -122,7 +124,7 @@ async def test_request_without_a_usable_id_gets_a_generated_one(
     # An id that could forge log lines or flood them is replaced, not echoed.
     unsafe = await client.get("/healthz", headers={"X-Request-ID": 'a b"}' + "x" * 100})
     generated = [absent.headers["x-request-id"], unsafe.headers["x-request-id"]]
-    assert all(GENERATED_ID.match(g) for g in generated)
+    assert all(GENERATED_ID.fullmatch(g) for g in generated)
     assert generated[0] != generated[1]
     # The problem+json body names the same id, so a client can quote it to an operator.
     assert absent.json()["request_id"] == generated[0]
@@ -131,3 +133,24 @@ async def test_request_without_a_usable_id_gets_a_generated_one(
     assert missing_line["status"] == 404
     [health_line] = _access_lines(access_log, "/healthz")
     assert health_line["request_id"] == generated[1]
+
+
+async def test_an_id_ending_in_a_newline_is_replaced() -> None:
+    """A regular expression's ``$`` also matches before a final newline; no HTTP client here
+    sends one (httpx refuses it), so the middleware is called as a server would call it."""
+    sent: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": [(b"x-request-id", b"a\n")]}
+    await RequestContextMiddleware(app)(scope, receive, send)
+    [value] = [v for k, v in sent[0]["headers"] if k == b"x-request-id"]
+    assert GENERATED_ID.fullmatch(value.decode()), value
