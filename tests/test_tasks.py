@@ -107,9 +107,10 @@ async def test_bad_list_input_is_422_with_a_path(
 
 
 async def test_enqueue_validates(database: Database, tenant: TenantKeys) -> None:
-    with pytest.raises(Unprocessable) as bad_type:
-        await _enqueue(database, tenant, "Ingest DBT")
-    assert bad_type.value.extra["errors"][0]["loc"] == ["type"]
+    for bad in ("Ingest DBT", "ingest.dbt\n"):  # a newline no runner would ever match
+        with pytest.raises(Unprocessable) as bad_type:
+            await _enqueue(database, tenant, bad)
+        assert bad_type.value.extra["errors"][0]["loc"] == ["type"]
     with pytest.raises(Unprocessable):
         await _enqueue(database, tenant, max_retries=-1)
     async with database.transaction(_tid(tenant)) as conn:

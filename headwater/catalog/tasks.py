@@ -123,7 +123,7 @@ async def enqueue_task(
     max_retries: int = 3,
 ) -> Task:
     """Queue a task of ``type`` (``^[a-z][a-z_.]{0,63}$``, e.g. ``ingest.dbt``) for a runner."""
-    if not TASK_TYPE.match(type):
+    if not TASK_TYPE.fullmatch(type):
         raise Unprocessable(
             f"task type {type!r} must match {TASK_TYPE.pattern}",
             errors=[{"loc": ["type"], "msg": f"must match {TASK_TYPE.pattern}"}],
