@@ -118,8 +118,8 @@ _DATASET_TYPES = {
     "STREAM": AssetType.TOPIC,
 }
 _TIME = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
-    r"(?:([Zz])|([+-])(\d{2}):?(\d{2})?)?$"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]+))?)?"
+    r"(?:([Zz])|([+-])([0-9]{2}):?([0-9]{2})?)?"
 )
 
 
@@ -327,7 +327,7 @@ def _facets(
 
 
 def _event_time(value: str, loc: Loc, warnings: list[tuple[Loc, str]]) -> datetime:
-    match = _TIME.match(value.strip())
+    match = _TIME.fullmatch(value.strip())
     if match is None:
         raise _Invalid(
             loc,

@@ -207,6 +207,7 @@ BAD_EVENTS: list[tuple[str, Any, int, str]] = [
     ("empty job name", _with(("job", "name"), "  "), 422, "job name must not be empty"),
     ("bad eventTime", _with(("eventTime",), "yesterday"), 422, "ISO 8601"),
     ("date only", _with(("eventTime",), "2024-05-01"), 422, "ISO 8601"),
+    ("non-ASCII digits", _with(("eventTime",), "٢٠٢٤-05-01T12:00:00Z"), 422, "ISO 8601"),
     ("impossible date", _with(("eventTime",), "2024-02-30T10:00:00Z"), 422, "not a real"),
     ("eventTime a number", _with(("eventTime",), 1714560000), 422, "is not of type 'string'"),
     ("inputs an object", _with(("inputs",), {"name": "x"}), 422, "is not of type 'array'"),
