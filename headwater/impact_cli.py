@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -483,8 +484,25 @@ def render_table(severity: str, found: list[Section], extra: list[str], max_item
     return "\n".join(lines)
 
 
+# What Markdown (GitHub's included) may read as markup in running text: links, emphasis,
+# code, raw HTML, entities, strikethrough, table cells. Escaped, each shows as itself.
+_MD_ACTIVE = re.compile(r"([\\`*_\[\]<>&|~!])")
+
+
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Names and reasons as plain text in a Markdown line or table cell."""
+    return _MD_ACTIVE.sub(r"\\\1", " ".join(text.splitlines()))
+
+
+def _code(text: str, *, cell: bool = False) -> str:
+    """``text`` as one code span, whatever backticks it holds; in a table cell its pipes are
+    escaped (GitHub reads that escape before the code span)."""
+    text = " ".join(text.splitlines())
+    if cell:
+        text = text.replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text[:1] == "`" or text[-1:] == "`" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def render_markdown(severity: str, found: list[Section], extra: list[str], max_items: int) -> str:
@@ -493,7 +511,7 @@ def render_markdown(severity: str, found: list[Section], extra: list[str], max_i
         lines.append("No schema changes found.")
     for section in found:
         report = section.report
-        lines += [f"#### {_MD_ICON[report['severity']]} `{_md(section.title)}`", ""]
+        lines += [f"#### {_MD_ICON[report['severity']]} {_code(section.title)}", ""]
         if section.diff is not None:
             lines += [f"- {_md(line)}" for line in _diff_lines(section.diff)]
         lines += [
@@ -511,16 +529,17 @@ def render_markdown(severity: str, found: list[Section], extra: list[str], max_i
             for i in items[:max_items]:
                 status = "" if i["status"] == "affected" else " (possibly)"
                 pii = " `PII`" if i["pii"] else ""
+                name = _code(i["qualified_name"], cell=True)
                 lines.append(
                     f"| {i['rank']} | {_MD_ICON[i['severity']]} {i['severity']}{status} "
-                    f"| `{_md(i['qualified_name'])}`{pii} | {i['type']} | {i['distance']} "
+                    f"| {name}{pii} | {i['type']} | {i['distance']} "
                     f"| {_md(', '.join(i['owners']))} | {_md(i['reason'])} |"
                 )
             if more := _unlisted(report, max_items):
                 lines.append(f"\n_... and {more} more._")
             lines += ["", "<details><summary>Paths</summary>", ""]
             lines += [
-                f"{i['rank']}. `{_md(i['qualified_name'])}`: `{_md(_path_text(i['path']))}`"
+                f"{i['rank']}. {_code(i['qualified_name'])}: {_code(_path_text(i['path']))}"
                 for i in items[:max_items]
             ]
             lines += ["", "</details>", ""]
