@@ -441,7 +441,31 @@ def _unlisted(report: dict[str, Any], max_items: int) -> int:
     return max(len(report["items"]) - max_items, 0) + int(report.get("items_omitted", 0))
 
 
+# Control characters (C0, DEL, C1) and the bidirectional overrides: in a name they could move a
+# terminal's cursor, recolour a CI log, break a line, or reorder the text around them.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _printable(value: Any) -> Any:
+    """``value`` with every string's unprintable characters written as escapes (``\\x1b``)."""
+    if isinstance(value, str):
+        return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), value)
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _printable(v) for k, v in value.items()}
+    return value
+
+
+def _shown(found: list[Section], extra: list[str]) -> tuple[list[Section], list[str]]:
+    sections = [
+        Section(_printable(s.title), _printable(s.report), _printable(s.diff)) for s in found
+    ]
+    return sections, _printable(extra)
+
+
 def render_table(severity: str, found: list[Section], extra: list[str], max_items: int) -> str:
+    found, extra = _shown(found, extra)
     lines = [f"Headwater impact: {severity.upper()}"]
     for section in found:
         report = section.report
@@ -506,6 +530,7 @@ def _code(text: str, *, cell: bool = False) -> str:
 
 
 def render_markdown(severity: str, found: list[Section], extra: list[str], max_items: int) -> str:
+    found, extra = _shown(found, extra)
     lines = [f"### {_MD_ICON[severity]} Headwater impact: **{severity}**", ""]
     if not found:
         lines.append("No schema changes found.")

@@ -1,8 +1,9 @@
-"""The impact report's Markdown, rendered: names and reasons show as written, whatever they hold.
+"""The impact report as text and Markdown: names and reasons show as written, whatever they hold.
 
-A CI gate posts this text as a pull-request comment, and the names in it come from whoever emits
-lineage: a backtick, a pipe or a bracket in one must not end its code span, split its table row
-or become a link.
+A CI gate prints the table into its log and posts the Markdown as a pull-request comment, and the
+names in them come from whoever emits lineage: a backtick, a pipe or a bracket in one must not
+end its code span, split its table row or become a link, and a control character must not reach
+the terminal.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from headwater.impact_cli import Section, render_markdown
+from headwater.impact_cli import Section, render_markdown, render_table
 
 HOSTILE = (
     "db.or`ders",
     "``db|x``",
     "a|b [link](https://example.test) <b>bold</b> *em* _u_ ~~s~~ &amp; \\ !x",
-    "line\nbreak",
 )
+# Each written as its escape: \x1b[2J would clear the screen, U+202E reverses what follows.
+UNPRINTABLE = ("db.\x1b[2Jorders", "db.\u202egnp.exe", "db.or\nders", "db.\x85\x00x")
 
 
 def _report(name: str) -> dict[str, Any]:
@@ -60,7 +62,7 @@ def _texts(tokens: list[Token]) -> list[str]:
 def test_names_show_as_written_in_headings_cells_and_lines() -> None:
     md = MarkdownIt("commonmark").enable("table").enable("strikethrough")
     for name in HOSTILE:
-        shown = " ".join(name.splitlines())
+        shown = name
         text = render_markdown("breaking", [Section(name, _report(name))], [], 10)
         tokens = md.parse(text)
         texts = _texts(tokens)
@@ -76,3 +78,15 @@ def test_names_show_as_written_in_headings_cells_and_lines() -> None:
         assert texts[row + 2 : row + 7] == [shown, "table", "1", shown, f"reads {shown}"], texts
         assert f"owners to notify: {shown}" in texts
         assert shown in texts  # the note
+
+
+def test_control_and_bidi_characters_are_shown_as_escapes() -> None:
+    for name in UNPRINTABLE:
+        escaped = name.encode("unicode_escape").decode()
+        for render in (render_table, render_markdown):
+            text = render("breaking", [Section(name, _report(name))], [name], 10)
+            assert not any(c in text for c in "\x1b\u202e\x85\x00"), (render, name)
+            assert escaped in text, (render, name)
+        table = render_table("breaking", [Section(name, _report(name))], [], 10)
+        row = next(line for line in table.splitlines() if line.startswith("1 "))
+        assert escaped in row  # one row, not split by a newline in the name
