@@ -441,9 +441,10 @@ def _unlisted(report: dict[str, Any], max_items: int) -> int:
     return max(len(report["items"]) - max_items, 0) + int(report.get("items_omitted", 0))
 
 
-# Control characters (C0, DEL, C1) and the bidirectional overrides: in a name they could move a
-# terminal's cursor, recolour a CI log, break a line, or reorder the text around them.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Control characters (C0, DEL, C1), line and paragraph separators and the bidirectional
+# overrides: in a name they could move a terminal's cursor, recolour a CI log, break a line or a
+# table row, or reorder the text around them.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def _printable(value: Any) -> Any:
@@ -514,14 +515,13 @@ _MD_ACTIVE = re.compile(r"([\\`*_\[\]<>&|~!])")
 
 
 def _md(text: str) -> str:
-    """Names and reasons as plain text in a Markdown line or table cell."""
-    return _MD_ACTIVE.sub(r"\\\1", " ".join(text.splitlines()))
+    """Names and reasons (made printable) as plain text in a Markdown line or table cell."""
+    return _MD_ACTIVE.sub(r"\\\1", text)
 
 
 def _code(text: str, *, cell: bool = False) -> str:
-    """``text`` as one code span, whatever backticks it holds; in a table cell its pipes are
-    escaped (GitHub reads that escape before the code span)."""
-    text = " ".join(text.splitlines())
+    """``text`` (made printable) as one code span, whatever backticks it holds; in a table cell
+    its pipes are escaped (GitHub reads that escape before the code span)."""
     if cell:
         text = text.replace("|", "\\|")
     fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)

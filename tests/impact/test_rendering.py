@@ -21,7 +21,7 @@ HOSTILE = (
     "a|b [link](https://example.test) <b>bold</b> *em* _u_ ~~s~~ &amp; \\ !x",
 )
 # Each written as its escape: \x1b[2J would clear the screen, U+202E reverses what follows.
-UNPRINTABLE = ("db.\x1b[2Jorders", "db.\u202egnp.exe", "db.or\nders", "db.\x85\x00x")
+UNPRINTABLE = ("db.\x1b[2Jorders", "db.\u202egnp.exe", "db.or\nders", "db.\x85\x00x", "a\u2028b")
 
 
 def _report(name: str) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def test_control_and_bidi_characters_are_shown_as_escapes() -> None:
         escaped = name.encode("unicode_escape").decode()
         for render in (render_table, render_markdown):
             text = render("breaking", [Section(name, _report(name))], [name], 10)
-            assert not any(c in text for c in "\x1b\u202e\x85\x00"), (render, name)
+            assert not any(c in text for c in "\x1b\u202e\x85\x00\u2028"), (render, name)
             assert escaped in text, (render, name)
         table = render_table("breaking", [Section(name, _report(name))], [], 10)
         row = next(line for line in table.splitlines() if line.startswith("1 "))
