@@ -278,9 +278,11 @@ class MilvusVectorEngine:
         index = self._client.prepare_index_params()
         params = {"nlist": 256} if index_type == "IVF_FLAT" else {}
         index.add_index("vector", index_type=index_type, metric_type="IP", params=params)
-        self._client.create_collection(
-            self._collection, schema=schema, index_params=index, consistency_level="Bounded"
-        )
+        self._client.create_collection(self._collection, schema=schema, consistency_level="Bounded")
+        # Waiting for the index asks the server for a timestamp, which milvus-lite does not
+        # implement: its gRPC thread logs that as an ERROR with a traceback (the client goes on).
+        # milvus-lite has built the index when the call returns, so nothing is lost by not waiting.
+        self._client.create_index(self._collection, index, sync=self._lite_path is None)
 
     # --- writes --------------------------------------------------------------------------------
 

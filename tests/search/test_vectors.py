@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from pathlib import Path
 from uuid import UUID
@@ -279,3 +280,23 @@ async def test_a_facet_value_repeated_within_a_record_is_retagged_cleanly(
         tenant_a, [_unit(1)], limit=5, filters=SearchFilters(tags=frozenset({"gold"}))
     )
     assert [h.asset_id for h in hits] == [1]
+
+
+@pytest.mark.parametrize("index_type", ["FLAT", "IVF_FLAT"])
+async def test_creating_the_collection_logs_no_error(
+    index_type: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, tenant_a: UUID
+) -> None:
+    """Waiting for the index asked milvus-lite for a timestamp it does not implement: its gRPC
+    thread logged an ERROR with a traceback at every first start of the embedded search."""
+    with caplog.at_level(logging.WARNING):
+        engine = MilvusVectorEngine(
+            str(tmp_path / "vectors.db"),
+            index_type=index_type,  # type: ignore[arg-type]
+            in_memory=False,
+        )
+        assert engine.created
+        await _write(engine, [_record(tenant_a, 1, 1, seed=1)])
+        (hits,) = await engine.search(tenant_a, [_unit(1)], limit=1)
+        await engine.close()
+    assert [h.asset_id for h in hits] == [1]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
