@@ -122,6 +122,33 @@ async def test_schema_invalid_item_is_422_with_its_path_and_writes_nothing(
     assert table_row_counts(test_db) == before
 
 
+async def test_self_links_and_overlong_descriptions_are_422_not_500(
+    client: httpx.AsyncClient, tenant: TenantKeys, test_db: TestDatabase
+) -> None:
+    """The bulk items built the catalog's own models after reading the request, so what those
+    models refuse (found by schemathesis) escaped as a 500 instead of naming the item."""
+    self_link = pipeline(2)
+    self_link["relationships"][3]["target_qualified_name"] = self_link["relationships"][3][
+        "source_qualified_name"
+    ]
+    self_loop = pipeline(2)
+    self_loop["field_lineage"][1]["target"] = self_loop["field_lineage"][1]["source"]
+    long_description = pipeline(2)
+    long_description["field_lineage"][0]["description"] = "x" * 100_001
+    before = table_row_counts(test_db)
+    for body, where, says in [
+        (self_link, ["body", "relationships", 3], "cannot link an asset to itself"),
+        (self_loop, ["body", "field_lineage", 1], "cannot be its own lineage source"),
+        (long_description, ["body", "field_lineage", 0, "description"], "at most 100000"),
+    ]:
+        response = await client.post("/api/v1/bulk", json=body, headers=tenant.headers("editor"))
+        assert response.status_code == 422, response.text
+        problem = response.json()
+        assert [e["loc"] for e in problem["errors"]] == [where]
+        assert says in problem["errors"][0]["msg"]
+    assert table_row_counts(test_db) == before
+
+
 async def test_unknown_field_in_lineage_and_type_change_are_rejected(
     client: httpx.AsyncClient, tenant: TenantKeys
 ) -> None:

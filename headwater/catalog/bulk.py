@@ -13,11 +13,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from headwater.catalog import db
 from headwater.catalog.assets import (
     AssetCreate,
+    Description,
     QualifiedName,
     lock_asset,
     resolve_qualified_name,
@@ -48,6 +49,12 @@ class BulkRelationship(StrictModel):
     type: RelationshipType
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _not_a_self_link(self) -> BulkRelationship:
+        if self.source_qualified_name == self.target_qualified_name:
+            raise ValueError("a relationship cannot link an asset to itself")
+        return self
+
 
 class FieldAddress(StrictModel):
     asset_qualified_name: QualifiedName
@@ -58,8 +65,14 @@ class BulkFieldLineage(StrictModel):
     source: FieldAddress
     target: FieldAddress
     transformation: Transformation = Transformation.UNKNOWN
-    description: str = ""
+    description: Description = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _not_a_self_loop(self) -> BulkFieldLineage:
+        if self.source == self.target:
+            raise ValueError("a field cannot be its own lineage source")
+        return self
 
 
 class BulkRequest(StrictModel):
