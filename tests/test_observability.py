@@ -154,3 +154,36 @@ async def test_an_id_ending_in_a_newline_is_replaced() -> None:
     await RequestContextMiddleware(app)(scope, receive, send)
     [value] = [v for k, v in sent[0]["headers"] if k == b"x-request-id"]
     assert GENERATED_ID.fullmatch(value.decode()), value
+
+
+async def test_an_unexpected_error_is_a_500_carrying_its_request_id_logged_once(
+    settings: Settings, access_log: pytest.LogCaptureFixture
+) -> None:
+    """Starlette answers an unhandled exception outside this API's middleware, where the request
+    id is gone: the 500 said "quote the request_id" without one, no X-Request-ID header, the
+    error log line had none either, and the exception went on to the server, which logged the
+    traceback a second time."""
+    assert settings.database_url is not None
+    app = create_app(settings, Database(settings.database_url, max_size=1))
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/api/v1/broken", broken)
+    access_log.set_level(logging.INFO)
+    # httpx's ASGI transport raises what escapes the app, as a server would log it.
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        response = await http.get("/api/v1/broken", headers={"X-Request-ID": "bug-42"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-request-id"] == "bug-42"
+    assert response.json()["request_id"] == "bug-42"
+    lines = [json.loads(line) for line in access_log.text.splitlines() if line.strip()]
+    [error] = [e for e in lines if e["level"] == "ERROR"]
+    assert error["msg"] == "unhandled error"
+    assert error["request_id"] == "bug-42"
+    assert error["error_type"] == "RuntimeError"
+    assert "a bug" in error["exc"]
+    [access] = _access_lines(access_log, "/api/v1/broken")
+    assert (access["status"], access["request_id"]) == (500, "bug-42")

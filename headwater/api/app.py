@@ -51,6 +51,7 @@ def create_app(
     )
     app.state.headwater = AppState(settings=settings, database=database, graph=graph, search=search)
     problems.install(app)
+    problems.document(app)
     api = APIRouter(prefix="/api/v1")
     for router in ROUTERS:
         api.include_router(router)

@@ -14,6 +14,7 @@ from headwater.api.problems import problem
 from headwater.logging_setup import request_id_var
 
 log = logging.getLogger("headwater.access")
+errors = logging.getLogger("headwater.api")
 
 REQUESTS = Counter("headwater_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -40,12 +41,13 @@ class RequestContextMiddleware:
         request_id = incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         status = 500
+        responding = False
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responding
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responding = message["status"], True
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
@@ -54,6 +56,17 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as e:
+            # Answered here, while the request id is set: Starlette's outermost handler runs
+            # after this middleware has returned, so its 500 carried no request id (body,
+            # header or log line) and the server logged the traceback a second time.
+            errors.exception("unhandled error", extra={"error_type": type(e).__name__})
+            if responding:
+                raise  # too late for a problem document; the server drops the connection
+            answer = problem(
+                500, "Internal error", "an unexpected error occurred; quote the request_id"
+            )
+            await answer(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             template = _route_template(scope)

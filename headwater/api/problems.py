@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from headwater.catalog.errors import HeadwaterError
@@ -17,6 +19,26 @@ from headwater.logging_setup import request_id_var
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str = ""
+
+
+class Problem(BaseModel):
+    """An error response (RFC 9457). Some errors add members of their own, e.g. the id of the
+    live entity a 409 collides with."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    request_id: str | None = None
+    errors: list[ProblemError] | None = None
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -57,7 +79,48 @@ def install(app: FastAPI) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(exc.status_code, HTTPStatus(exc.status_code).phrase, str(exc.detail))
 
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"error_type": type(exc).__name__})
-        return problem(500, "Internal error", "an unexpected error occurred; quote the request_id")
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def document(app: FastAPI) -> None:
+    """Say in the OpenAPI document what errors look like: FastAPI documents a 422 as its own
+    JSON shape, which this API never sends, and no other error at all."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        _, definitions = models_json_schema(
+            [(Problem, "serialization")], ref_template="#/components/schemas/{model}"
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(definitions["$defs"])
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        for path, operations in schema["paths"].items():
+            if not path.startswith("/api/"):
+                continue
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, response in responses.items():
+                    if status.startswith("4"):
+                        text = response.get("description") or HTTPStatus(int(status)).phrase
+                        responses[status] = _problem_response(text)
+                if "422" in responses:
+                    responses["422"]["description"] = (
+                        "Values the request's model or a constraint refuses; `errors` locates each"
+                    )
+                responses["4XX"] = _problem_response(
+                    "Any other refusal: 400 a body that is not storable JSON, 401/403 the API "
+                    "key, 404 an unknown id, 409 a stale version or a duplicate, 413 too large"
+                )
+                responses["5XX"] = _problem_response("A server error; quote the request_id")
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
