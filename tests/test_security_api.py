@@ -8,6 +8,7 @@ import random
 import re
 import subprocess
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -363,6 +364,55 @@ async def test_revoked_key_is_401_on_the_next_request(
     response = await client.get("/api/v1/assets", headers=own)
     assert response.status_code == 401
     assert "revoked" in response.json()["detail"]
+
+
+async def test_an_expiry_must_be_a_future_time_with_a_zone(
+    client: httpx.AsyncClient, tenant: TenantKeys, test_db: TestDatabase
+) -> None:
+    """An expiry of 0 was read as 1970 and made a key that never worked; a zone-less one was
+    read in the database session's zone."""
+    h = tenant.headers("admin")
+    before = table_row_counts(test_db)
+    future = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
+    for expires_at, says in [
+        (0, "must be in the future"),
+        ("2001-01-01T00:00:00Z", "must be in the future"),
+        (future.replace(tzinfo=None).isoformat(), "timezone"),
+    ]:
+        body = {"user_id": tenant.admin_user_id, "expires_at": expires_at}
+        response = await client.post("/api/v1/api-keys", json=body, headers=h)
+        assert response.status_code == 422, response.text
+        [error] = response.json()["errors"]
+        assert error["loc"] == ["body", "expires_at"]
+        assert says in error["msg"]
+    assert table_row_counts(test_db) == before
+    body = {"user_id": tenant.admin_user_id, "expires_at": future.isoformat()}
+    created = await client.post("/api/v1/api-keys", json=body, headers=h)
+    assert created.status_code == 201
+    assert datetime.fromisoformat(created.json()["expires_at"]) == future
+    own = {"Authorization": f"Bearer {created.json()['key']}"}
+    assert (await client.get("/api/v1/assets", headers=own)).status_code == 200
+
+
+@pytest.mark.edits_rows_directly
+async def test_an_expired_key_is_401(
+    client: httpx.AsyncClient, tenant: TenantKeys, test_db: TestDatabase
+) -> None:
+    import psycopg
+
+    body = {"user_id": tenant.admin_user_id, "expires_at": "2999-01-01T00:00:00+02:00"}
+    created = await client.post("/api/v1/api-keys", json=body, headers=tenant.headers("admin"))
+    own = {"Authorization": f"Bearer {created.json()['key']}"}
+    assert (await client.get("/api/v1/assets", headers=own)).status_code == 200
+    # Time passes: the expiry is moved to a second ago rather than waited for.
+    with psycopg.connect(test_db.admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = %s",
+            (created.json()["id"],),
+        )
+    response = await client.get("/api/v1/assets", headers=own)
+    assert response.status_code == 401
+    assert response.json()["detail"] == "API key has expired"
 
 
 @pytest.mark.edits_rows_directly

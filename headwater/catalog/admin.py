@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_validator
 
 from headwater.catalog import apikeys, db
 from headwater.catalog.base import StrictModel
@@ -89,7 +89,15 @@ class ApiKey(BaseModel):
 class ApiKeyCreate(StrictModel):
     user_id: int
     name: Annotated[str, StringConstraints(max_length=200)] = ""
-    expires_at: datetime | None = None
+    # A zone-less time would be read in the database session's zone: ambiguous for an expiry.
+    expires_at: AwareDatetime | None = None
+
+    @field_validator("expires_at")
+    @classmethod
+    def _in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value <= datetime.now(UTC):
+            raise ValueError("must be in the future: this key would be expired from the start")
+        return value
 
 
 class CreatedApiKey(ApiKey):
