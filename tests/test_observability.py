@@ -53,6 +53,8 @@ async def test_metrics_count_requests_by_method_route_and_status(
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
+    documented = (await client.get("/openapi.json")).json()["paths"]["/metrics"]["get"]
+    assert list(documented["responses"]["200"]["content"]) == ["text/plain"]
     after = _requests_total(response.text)
     increased = {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k)}
     # The /metrics call that took ``before`` is counted once it has answered.
