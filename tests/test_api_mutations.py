@@ -45,15 +45,25 @@ PROBLEM_REF: Final = {"$ref": "#/components/schemas/Problem"}
 PROBLEM: Final = Draft202012Validator({**PROBLEM_REF, "components": OPENAPI["components"]})
 
 
-def query_parameters() -> dict[tuple[str, str], list[str]]:
-    """The query parameters of every (method, path), from the OpenAPI document."""
-    found: dict[tuple[str, str], list[str]] = {}
+def query_parameters() -> dict[tuple[str, str], dict[str, float | None]]:
+    """The query parameters of every (method, path) with their documented minimum, from the
+    OpenAPI document."""
+    found: dict[tuple[str, str], dict[str, float | None]] = {}
     for path, operations in OPENAPI["paths"].items():
         for method, operation in operations.items():
-            found[method.upper(), path] = [
-                p["name"] for p in operation.get("parameters", []) if p["in"] == "query"
-            ]
+            found[method.upper(), path] = {
+                p["name"]: _minimum(p["schema"])
+                for p in operation.get("parameters", [])
+                if p["in"] == "query"
+            }
     return found
+
+
+def _minimum(schema: dict[str, Any]) -> float | None:
+    for option in [schema, *schema.get("anyOf", [])]:
+        if "minimum" in option:
+            return float(option["minimum"])
+    return None
 
 
 def mutated(rng: random.Random, body: dict[str, Any]) -> Any:
@@ -92,6 +102,17 @@ def test_every_operation_documents_its_errors_as_the_problem_documents_sent() ->
                     assert response["content"] == {PROBLEM_JSON: {"schema": PROBLEM_REF}}
 
 
+def test_counts_and_page_sizes_document_their_minimum() -> None:
+    """limit=0 was refused by the handler while the document allowed any integer."""
+    counts = {"limit", "node_cap", "max_depth", "max_paths"}
+    checked = 0
+    for (method, path), parameters in query_parameters().items():
+        for name in counts & set(parameters):
+            assert parameters[name] == 1, (method, path, name)
+            checked += 1
+    assert checked >= 14
+
+
 async def test_odd_ids_and_query_values_are_refused_with_a_4xx(
     client: httpx.AsyncClient, database: Database, tenant: TenantKeys
 ) -> None:
@@ -108,12 +129,18 @@ async def test_odd_ids_and_query_values_are_refused_with_a_4xx(
             response = await client.request(method, url, json=body, headers=headers)
             assert_refused_politely(method, url, response)
             calls += 1
-        for name in queries[method, path]:
+        for name, minimum in queries[method, path].items():
             for odd in ODD_QUERY:
                 response = await client.request(
                     method, valid, params={name: odd}, json=body, headers=headers
                 )
-                assert_refused_politely(method, f"{valid}?{name}={odd[:20]}", response)
+                where = f"{valid}?{name}={odd[:20]}"
+                assert_refused_politely(method, where, response)
+                below = minimum is not None and re.fullmatch(r"-?\d+", odd) and int(odd) < minimum
+                if below and response.status_code != 503:  # 503: search without its mirrors
+                    # What the document says is refused is refused, at that parameter.
+                    assert response.status_code == 422, where
+                    assert ["query", name] in [e["loc"] for e in response.json()["errors"]], where
                 calls += 1
     assert calls > 500
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from headwater.api.mirrors import MirrorAdmin
 from headwater.catalog import apikeys, db
@@ -74,6 +74,8 @@ async def app_state(request: Request) -> AppState:
 
 
 State = Annotated[AppState, Depends(app_state)]
+# The default and the maximum are the server's: a larger limit is capped and the page says so.
+PageLimit = Annotated[int | None, Query(ge=1, description="items per page (capped by the server)")]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from headwater.api.deps import AdminSession, ReadSession
+from headwater.api.deps import AdminSession, PageLimit, ReadSession
 from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import admin
 from headwater.catalog.admin import (
@@ -48,7 +48,7 @@ async def create_user(body: UserCreate, session: AdminSession) -> User:
 @router.get("/users")
 async def list_users(
     session: AdminSession,
-    limit: int | None = None,
+    limit: PageLimit = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[User]:
     return await admin.list_users(

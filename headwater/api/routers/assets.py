@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from headwater.api.deps import ReadSession, WriteSession
+from headwater.api.deps import PageLimit, ReadSession, WriteSession
 from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import assets
 from headwater.catalog.assets import Asset, AssetCreate, AssetType, AssetUpdate
@@ -29,7 +29,7 @@ async def list_assets(
     owner: Annotated[str | None, Query(max_length=320)] = None,
     name_prefix: Annotated[str | None, Query(max_length=1000)] = None,
     include_deleted: bool = False,
-    limit: int | None = None,
+    limit: PageLimit = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[Asset]:
     return await assets.list_assets(

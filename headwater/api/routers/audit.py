@@ -22,7 +22,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from headwater.api.deps import AdminSession, ReadSession, Session
+from headwater.api.deps import AdminSession, PageLimit, ReadSession, Session
 from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import admin, assets, audit
 from headwater.catalog.audit import ASSET_HISTORY_TYPES, AuditEntry
@@ -66,7 +66,7 @@ async def list_audit(
     actor_user_id: int | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    limit: int | None = None,
+    limit: PageLimit = None,
     cursor: Cursor = None,
 ) -> Page[AuditEntry]:
     return await _page(
@@ -87,7 +87,7 @@ async def asset_audit(
     session: ReadSession,
     since: datetime | None = None,
     until: datetime | None = None,
-    limit: int | None = None,
+    limit: PageLimit = None,
     cursor: Cursor = None,
 ) -> Page[AuditEntry]:
     await assets.get_asset(session.conn, asset_id, include_deleted=True)
@@ -108,7 +108,7 @@ async def user_audit(
     session: AdminSession,
     since: datetime | None = None,
     until: datetime | None = None,
-    limit: int | None = None,
+    limit: PageLimit = None,
     cursor: Cursor = None,
 ) -> Page[AuditEntry]:
     await admin.get_user(session.conn, user_id)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from headwater.api.deps import ReadSession, WriteSession
+from headwater.api.deps import PageLimit, ReadSession, WriteSession
 from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import field_lineage, fields
 from headwater.catalog.field_lineage import FieldLineage, FieldLineageCreate, LineageDirection
@@ -64,7 +64,7 @@ async def list_field_lineage(
         LineageDirection | None,
         Query(description="Relative to field_id / asset_id: upstream edges flow into them"),
     ] = None,
-    limit: int | None = None,
+    limit: PageLimit = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[FieldLineage]:
     return await field_lineage.list_field_lineage(

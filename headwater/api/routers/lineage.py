@@ -27,7 +27,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
-from headwater.api.deps import ReadSession, Session, State
+from headwater.api.deps import PageLimit, ReadSession, Session, State
 from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import hydrate, marquez
 from headwater.catalog.assets import AssetType, resolve_qualified_name
@@ -322,14 +322,11 @@ def _depth(raw: str, cap: int, name: str = "depth") -> tuple[int | None, bool]:
     return (cap, True) if value > cap else (value, False)
 
 
-def _cap(value: int, cap: int, name: str) -> tuple[int, bool]:
-    if value < 1:
-        raise Unprocessable(
-            f"{name} must be at least 1", errors=[{"loc": ["query", name], "msg": ">= 1"}]
-        )
+def _cap(value: int, cap: int) -> tuple[int, bool]:
     return (cap, True) if value > cap else (value, False)
 
 
+Count = Annotated[int, Query(ge=1, description="capped by the server (the answer says so)")]
 NodeQuery = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
 QualifiedName = Annotated[str | None, Query(min_length=1, max_length=2000)]
 Depth = Annotated[str, Query(max_length=10, description="hops, or 'all'")]
@@ -367,7 +364,7 @@ async def traversal_params(
     depth: Depth = "1",
     relationship_type: Annotated[list[RelationshipType] | None, Query()] = None,
     asset_type: Annotated[list[AssetType] | None, Query()] = None,
-    limit: int | None = None,
+    limit: PageLimit = None,
 ) -> TraversalParams:
     return TraversalParams(depth, relationship_type, asset_type, limit)
 
@@ -396,7 +393,6 @@ async def _traverse(
     size, limit_capped = _cap(
         settings.default_lineage_limit if params.limit is None else params.limit,
         settings.max_lineage_nodes,
-        "limit",
     )
     try:
         result: Traversal | None = await graph.traverse(
@@ -452,7 +448,7 @@ async def graph_view(
     node: Node,
     upstream_depth: Depth = "1",
     downstream_depth: Depth = "1",
-    node_cap: int = DEFAULT_NODE_CAP,
+    node_cap: Count = DEFAULT_NODE_CAP,
     include_fields: bool = False,
     relationship_type: Annotated[list[RelationshipType] | None, Query()] = None,
 ) -> Response:
@@ -462,7 +458,7 @@ async def graph_view(
     center = await node.resolve(session.conn)
     up, up_capped = _depth(upstream_depth, settings.max_lineage_depth, "upstream_depth")
     down, down_capped = _depth(downstream_depth, settings.max_lineage_depth, "downstream_depth")
-    cap, cap_capped = _cap(node_cap, settings.max_view_nodes, "node_cap")
+    cap, cap_capped = _cap(node_cap, settings.max_view_nodes)
     try:
         view = await graph.graph_view(
             session.actor.tenant_id,
@@ -512,8 +508,8 @@ async def paths(
     to_asset_id: NodeQuery = None,
     to_qualified_name: QualifiedName = None,
     to_field_id: NodeQuery = None,
-    max_depth: int = 6,
-    max_paths: int = 100,
+    max_depth: Count = 6,
+    max_paths: Count = 100,
     relationship_type: Annotated[list[RelationshipType] | None, Query()] = None,
 ) -> Response:
     """How data gets from one asset (or column) down to another: the shortest path and every
@@ -523,8 +519,8 @@ async def paths(
     target = await _start(session.conn, to_asset_id, to_qualified_name, to_field_id)
     if source.kind != target.kind:
         raise Unprocessable("paths join two assets or two columns, not an asset and a column")
-    depth, depth_capped = _cap(max_depth, settings.max_path_depth, "max_depth")
-    count, count_capped = _cap(max_paths, settings.max_paths, "max_paths")
+    depth, depth_capped = _cap(max_depth, settings.max_path_depth)
+    count, count_capped = _cap(max_paths, settings.max_paths)
     tenant = session.actor.tenant_id
     types = _values(relationship_type)
     shortest = await graph.shortest_path(tenant, source, target, relationship_types=types)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from headwater.api.deps import ReadSession, WriteSession
+from headwater.api.deps import PageLimit, ReadSession, WriteSession
 from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import relationships
 from headwater.catalog.paging import Page
@@ -42,7 +42,7 @@ async def list_relationships(
         Query(description="Relative to asset_id: outgoing (it is the source), incoming, both"),
     ] = None,
     type: RelationshipType | None = None,
-    limit: int | None = None,
+    limit: PageLimit = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[Relationship]:
     return await relationships.list_relationships(

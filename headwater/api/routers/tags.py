@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from headwater.api.deps import ReadSession, WriteSession
+from headwater.api.deps import PageLimit, ReadSession, WriteSession
 from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import tags
 from headwater.catalog.assets import TagRef
@@ -29,7 +29,7 @@ async def create_tag(body: TagCreate, session: WriteSession) -> Tag:
 async def list_tags(
     session: ReadSession,
     category: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    limit: int | None = None,
+    limit: PageLimit = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[Tag]:
     return await tags.list_tags(

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from headwater.api.deps import ReadSession, WriteSession
+from headwater.api.deps import PageLimit, ReadSession, WriteSession
 from headwater.api.json_route import StrictJSONRoute
 from headwater.catalog import tasks
 from headwater.catalog.paging import Page
@@ -24,7 +24,7 @@ async def list_tasks(
     session: ReadSession,
     status: TaskStatus | None = None,
     type: Annotated[str | None, Query(pattern=tasks.TASK_TYPE.pattern)] = None,
-    limit: int | None = None,
+    limit: PageLimit = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[Task]:
     """Newest first."""
