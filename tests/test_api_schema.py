@@ -1,0 +1,87 @@
+"""Every operation answers as the OpenAPI document says, for requests generated from it.
+
+schemathesis (its command line, as a CI job would run it) reads the document the app serves and
+generates requests for each operation: its examples, boundary values of every parameter and body
+member (the coverage phase: empty, equal, longest, wrong-typed values), random valid and invalid
+inputs, and call sequences that feed one answer's ids into the next request (stateful). The app
+runs under uvicorn as ``headwater serve`` runs it, on a real database. Each answer must not be a
+server error, and its status, content type and body must be what the document declares for that
+operation. The seed is fixed, so a failure reproduces; schemathesis prints it as a curl command.
+
+Left out, each for a stated reason:
+- the search routes: this server runs without search mirrors and answers them 503 by design
+  (tests/search/test_api.py covers them with the mirrors);
+- revoking an API key and editing users: generated calls would revoke or deactivate the key the
+  run authenticates with, and every later call would be a 401 testing nothing;
+- the OpenLineage endpoints: their bodies reference the OpenLineage schema by URL, which this
+  offline run cannot fetch (tests/ingest covers them with mutated real events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Final
+
+import httpx
+
+from headwater.catalog.db import Database
+from headwater.runtime import build_app
+from headwater.settings import Settings
+from tests.conftest import TenantKeys, TestDatabase, serving_in_a_thread
+from tests.test_security_api import seed
+
+CHECKS: Final = (
+    "not_a_server_error,status_code_conformance,content_type_conformance,"
+    "response_schema_conformance"
+)
+LEFT_OUT: Final = {
+    ("get", "/api/v1/search"),
+    ("post", "/api/v1/api-keys/{key_id}/revoke"),
+    ("patch", "/api/v1/users/{user_id}"),
+    ("post", "/api/v1/lineage"),
+    ("post", "/api/v1/lineage/batch"),
+}
+
+
+async def test_every_operation_answers_as_its_openapi_document_says(
+    settings: Settings,
+    test_db: TestDatabase,
+    database: Database,
+    tenant: TenantKeys,
+    tmp_path: Path,
+) -> None:
+    app = build_app(settings, test_db.app_dsn, test_db.worker_dsn, search=False)
+    document = app.openapi()
+    paths = {
+        path: {m: op for m, op in operations.items() if (m, path) not in LEFT_OUT}
+        for path, operations in document["paths"].items()
+        if path.startswith("/api/")
+    }
+    schema = tmp_path / "openapi.json"
+    schema.write_text(json.dumps({**document, "paths": paths}))
+    with serving_in_a_thread(app) as base_url:
+        async with httpx.AsyncClient(base_url=base_url) as http:
+            await seed(http, database, tenant)  # something for the ids in paths to find
+        st = Path(sys.executable).with_name("st")
+        command = [
+            str(st), "run", str(schema), "--url", base_url,
+            "--header", f"Authorization: Bearer {tenant.admin}",
+            "--checks", CHECKS, "--phases", "examples,coverage,fuzzing,stateful",
+            "--max-examples", "25", "--seed", "20261207", "--workers", "1",
+            "--output-sanitize", "true", "--no-color",
+        ]  # fmt: skip
+        run = await asyncio.to_thread(
+            subprocess.run,
+            command,
+            cwd=tmp_path,  # where schemathesis keeps its cache
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+    assert run.returncode == 0, run.stdout[-20_000:] + run.stderr[-5_000:]
+    assert "Tested: " in run.stdout
