@@ -145,6 +145,43 @@ async def test_odd_ids_and_query_values_are_refused_with_a_4xx(
     assert calls > 500
 
 
+async def test_ids_versions_counts_and_flags_in_bodies_take_only_their_json_type(
+    client: httpx.AsyncClient, database: Database, tenant: TenantKeys, test_db: TestDatabase
+) -> None:
+    """FastAPI validates a parsed body as Python objects, where pydantic read true as 1, 2.0 as
+    2 and 0 as false: {"asset_id": true} reported on asset 1 (schemathesis: schema-violating
+    requests accepted)."""
+    ids = await seed(client, database, tenant)
+    asset, field = ids["asset_id"], ids["field_id"]
+    headers = tenant.headers("admin")
+    cases: list[tuple[str, str, dict[str, Any], list[str | int]]] = [
+        ("POST", "/api/v1/impact", {"asset_id": True, "changes": [{"kind": "drop_asset"}]},
+         ["body", "asset_id"]),
+        ("POST", "/api/v1/impact/schema-diff",
+         {"asset_id": asset, "columns": [], "detect_renames": 1}, ["body", "detect_renames"]),
+        ("POST", "/api/v1/impact/schema-diff", {"asset_id": asset, "columns": [], "limit": 5.0},
+         ["body", "limit"]),
+        ("PATCH", f"/api/v1/assets/{asset}", {"version": 1.0, "description": "x"},
+         ["body", "version"]),
+        ("PUT", f"/api/v1/assets/{asset}/fields",
+         {"version": 2, "fields": [{"name": "email", "nullable": 0}]},
+         ["body", "fields", 0, "nullable"]),
+        ("PATCH", f"/api/v1/assets/{asset}/fields/{field}", {"version": 1, "nullable": "false"},
+         ["body", "nullable"]),
+        ("POST", "/api/v1/relationships", {"source_id": True, "target_id": asset, "type": "USES"},
+         ["body", "source_id"]),
+        ("POST", "/api/v1/api-keys", {"user_id": "1"}, ["body", "user_id"]),
+        ("POST", "/api/v1/lineage/sql", {"dialect": "postgres", "sql": "SELECT 1", "record": 1},
+         ["body", "record"]),
+    ]  # fmt: skip
+    before = table_row_counts(test_db)
+    for method, url, body, loc in cases:
+        response = await client.request(method, url, json=body, headers=headers)
+        assert response.status_code == 422, (url, body, response.text)
+        assert loc in [e["loc"] for e in response.json()["errors"]], (url, response.text)
+    assert table_row_counts(test_db) == before
+
+
 async def test_mutated_bodies_are_refused_with_a_4xx(
     client: httpx.AsyncClient, database: Database, tenant: TenantKeys
 ) -> None:

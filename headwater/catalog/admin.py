@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_validator
 
 from headwater.catalog import apikeys, db
-from headwater.catalog.base import StrictModel
+from headwater.catalog.base import EntityId, StrictModel
 from headwater.catalog.changes import Change, jsonb, record
 from headwater.catalog.context import Actor, Role
 from headwater.catalog.db import Conn
@@ -45,7 +45,7 @@ class TenantSummary(BaseModel):
 
 
 class TenantUpdate(StrictModel):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, strict=True)
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     config: dict[str, Any] | None = None
 
@@ -69,10 +69,10 @@ class UserCreate(StrictModel):
 
 
 class UserUpdate(StrictModel):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, strict=True)
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
     roles: list[Role] | None = Field(default=None, min_length=1)
-    active: bool | None = None
+    active: bool | None = Field(default=None, strict=True)
 
 
 class ApiKey(BaseModel):
@@ -87,7 +87,7 @@ class ApiKey(BaseModel):
 
 
 class ApiKeyCreate(StrictModel):
-    user_id: int
+    user_id: EntityId
     name: Annotated[str, StringConstraints(max_length=200)] = ""
     # A zone-less time would be read in the database session's zone: ambiguous for an expiry.
     expires_at: AwareDatetime | None = None

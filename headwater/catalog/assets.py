@@ -56,7 +56,7 @@ class AssetCreate(StrictModel):
 class AssetUpdate(StrictModel):
     """Fields left out keep their value; ``version`` must be the asset's current version."""
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, strict=True)
     name: Name | None = None
     qualified_name: QualifiedName | None = None
     description: Description | None = None

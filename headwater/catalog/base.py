@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# FastAPI validates a JSON body as Python objects, where pydantic's lax mode reads true as 1, 2.0
+# as 2 and 0 as false: ids, versions, counts and flags in bodies take only their own JSON type.
+# Ids are Postgres bigints; a larger number is bad input (422), not a server error.
+EntityId = Annotated[int, Field(ge=1, le=2**63 - 1, strict=True)]
 
 
 class StrictModel(BaseModel):
@@ -16,7 +22,7 @@ class StrictModel(BaseModel):
 class VersionRef(StrictModel):
     """The version a client last read; a write against any other version is refused (409)."""
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, strict=True)
 
 
 class Outcome(StrEnum):

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from headwater.catalog import db
 from headwater.catalog.assets import Description
-from headwater.catalog.base import Outcome, StrictModel
+from headwater.catalog.base import EntityId, Outcome, StrictModel
 from headwater.catalog.changes import Change, jsonb, record
 from headwater.catalog.context import Actor
 from headwater.catalog.db import Conn
@@ -37,7 +37,6 @@ __all__ = [
 ]
 
 # Ids are Postgres bigints; a larger number is bad input (422), not a server error.
-EntityId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class Transformation(StrEnum):

@@ -47,7 +47,7 @@ class FieldSpec(StrictModel):
 
     name: FieldName
     data_type: DataType = ""
-    nullable: bool = True
+    nullable: bool = Field(default=True, strict=True)
     description: Description = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -55,17 +55,17 @@ class FieldSpec(StrictModel):
 class FieldsReplace(StrictModel):
     """The asset's whole schema; ``version`` is the asset's current version."""
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, strict=True)
     fields: list[FieldSpec] = Field(max_length=MAX_FIELDS)
 
 
 class FieldUpdate(StrictModel):
     """Fields left out keep their value; ``version`` is the field's current version."""
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, strict=True)
     name: FieldName | None = None
     data_type: DataType | None = None
-    nullable: bool | None = None
+    nullable: bool | None = Field(default=None, strict=True)
     description: Description | None = None
     metadata: dict[str, Any] | None = None
 

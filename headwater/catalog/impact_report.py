@@ -53,7 +53,7 @@ from pydantic import AliasChoices, BaseModel, Field, model_validator
 
 from headwater.catalog import db, hydrate
 from headwater.catalog.assets import QualifiedName, TagRef, resolve_qualified_name
-from headwater.catalog.base import StrictModel
+from headwater.catalog.base import EntityId, StrictModel
 from headwater.catalog.db import Conn
 from headwater.catalog.errors import HeadwaterError, NotFound, Unprocessable
 from headwater.catalog.fields import (
@@ -164,21 +164,26 @@ class RenameAsset(StrictModel):
 ProposedChange = Annotated[
     DropColumn | RenameColumn | ChangeType | DropAsset | RenameAsset, Field(discriminator="kind")
 ]
-AssetId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class _Target(StrictModel):
     """The asset a request is about: exactly one of ``asset_id`` and ``qualified_name``."""
 
-    asset_id: AssetId | None = None
+    asset_id: EntityId | None = None
     qualified_name: QualifiedName | None = None
-    max_depth: int | None = Field(default=None, ge=0, description="hops; default: the cap")
+    max_depth: int | None = Field(
+        default=None, ge=0, strict=True, description="hops; default: the cap"
+    )
     limit: int | None = Field(
-        default=None, ge=1, description="nodes the traversal may reach; default: the cap"
+        default=None,
+        ge=1,
+        strict=True,
+        description="nodes the traversal may reach; default: the cap",
     )
     max_items: int | None = Field(
         default=None,
         ge=1,
+        strict=True,
         description=f"items listed, most critical first; default: {DEFAULT_ITEMS} (or the cap)",
     )
 
@@ -196,7 +201,7 @@ class ImpactRequest(_Target):
 class SchemaDiffRequest(_Target):
     columns: list[FieldSpec] = Field(max_length=MAX_FIELDS)
     renames: dict[FieldName, FieldName] = Field(default_factory=dict)
-    detect_renames: bool = False
+    detect_renames: bool = Field(default=False, strict=True)
 
 
 # --- responses ------------------------------------------------------------------------------------

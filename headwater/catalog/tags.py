@@ -52,7 +52,7 @@ class TagCreate(StrictModel):
 class TagUpdate(StrictModel):
     """Fields left out keep their value; ``"category": null`` removes the category."""
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, strict=True)
     name: TagName | None = None
     category: Category | None = None
     description: TagDescription | None = None

@@ -66,9 +66,9 @@ class DbtImpactRequest(StrictModel):
     manifest: dict[str, Any]
     catalog: dict[str, Any] | None = None
     namespace: Annotated[str, Field(min_length=1, max_length=500)] | None = None
-    detect_renames: bool = False
-    max_depth: int | None = Field(default=None, ge=0)
-    limit: int | None = Field(default=None, ge=1)
+    detect_renames: bool = Field(default=False, strict=True)
+    max_depth: int | None = Field(default=None, ge=0, strict=True)
+    limit: int | None = Field(default=None, ge=1, strict=True)
 
 
 class ModelImpact(BaseModel):

@@ -130,7 +130,9 @@ class SqlLineageRequest(StrictModel):
         description="known columns by table name (one to three parts); merged over the "
         "columns the catalog knows of the same tables",
     )
-    record: bool = Field(False, description="write the lineage to the catalog (editor role)")
+    record: bool = Field(
+        False, strict=True, description="write the lineage to the catalog (editor role)"
+    )
 
 
 class SqlLineageResult(BaseModel):
