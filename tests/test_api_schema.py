@@ -5,8 +5,8 @@ generates requests for each operation: its examples, boundary values of every pa
 member (the coverage phase: empty, equal, longest, wrong-typed values), random valid and invalid
 inputs, and call sequences that feed one answer's ids into the next request (stateful). The app
 runs under uvicorn as ``headwater serve`` runs it, on a real database. Each answer must not be a
-server error, and its status, content type and body must be what the document declares for that
-operation. The seed is fixed, so a failure reproduces; schemathesis prints it as a curl command.
+server error, its status, content type and body must be what the document declares for that
+operation, and a request that breaks the document's schema must be refused. The seed is fixed, so a failure reproduces; schemathesis prints it as a curl command.
 
 Left out, each for a stated reason:
 - the search routes: this server runs without search mirrors and answers them 503 by design
@@ -36,7 +36,7 @@ from tests.test_security_api import seed
 
 CHECKS: Final = (
     "not_a_server_error,status_code_conformance,content_type_conformance,"
-    "response_schema_conformance"
+    "response_schema_conformance,negative_data_rejection"
 )
 LEFT_OUT: Final = {
     ("get", "/api/v1/search"),

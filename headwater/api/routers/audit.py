@@ -17,10 +17,12 @@ other entity type (users, API keys, the tenant) needs the admin role:
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
 
 from headwater.api.deps import AdminSession, PageLimit, ReadSession, Session
 from headwater.api.json_route import StrictJSONRoute
@@ -31,6 +33,20 @@ from headwater.catalog.paging import Page
 router = APIRouter(tags=["audit"], route_class=StrictJSONRoute)
 
 Cursor = Annotated[str | None, Query(max_length=200)]
+
+
+def _iso_8601(value: object) -> object:
+    # pydantic also reads a number as seconds since 1970: ?until=0.5 would mean 1970.
+    if isinstance(value, str) and not re.match(r"\d{4}-\d\d-\d\d", value):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-12-07T10:00:00Z")
+    return value
+
+
+Moment = Annotated[
+    datetime | None,
+    BeforeValidator(_iso_8601),
+    Query(description="ISO 8601 date-time; UTC when it has no offset"),
+]
 
 
 async def _page(
@@ -64,8 +80,8 @@ async def list_audit(
     entity_type: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     entity_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     actor_user_id: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment = None,
+    until: Moment = None,
     limit: PageLimit = None,
     cursor: Cursor = None,
 ) -> Page[AuditEntry]:
@@ -85,8 +101,8 @@ async def list_audit(
 async def asset_audit(
     asset_id: int,
     session: ReadSession,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment = None,
+    until: Moment = None,
     limit: PageLimit = None,
     cursor: Cursor = None,
 ) -> Page[AuditEntry]:
@@ -106,8 +122,8 @@ async def asset_audit(
 async def user_audit(
     user_id: int,
     session: AdminSession,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment = None,
+    until: Moment = None,
     limit: PageLimit = None,
     cursor: Cursor = None,
 ) -> Page[AuditEntry]:
