@@ -6,7 +6,8 @@ member (the coverage phase: empty, equal, longest, wrong-typed values), random v
 inputs, and call sequences that feed one answer's ids into the next request (stateful). The app
 runs under uvicorn as ``headwater serve`` runs it, on a real database. Each answer must not be a
 server error, its status, content type and body must be what the document declares for that
-operation, and a request that breaks the document's schema must be refused. The seed is fixed, so a failure reproduces; schemathesis prints it as a curl command.
+operation, and a request that breaks the document's schema must be refused. The seed is fixed,
+so a failure reproduces; schemathesis prints it as a curl command.
 
 Left out, each for a stated reason:
 - the search routes: this server runs without search mirrors and answers them 503 by design
