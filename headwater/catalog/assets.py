@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, StringConstraints
 
 from headwater.catalog import db
-from headwater.catalog.base import Outcome, StrictModel
+from headwater.catalog.base import Outcome, StrictModel, TrimNonBlank
 from headwater.catalog.changes import Change, jsonb, record
 from headwater.catalog.context import Actor
 from headwater.catalog.db import Conn
@@ -36,12 +36,10 @@ class AssetType(StrEnum):
     SEMANTIC_MODEL = "semantic_model"
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-QualifiedName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
-]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=1000), TrimNonBlank]
+QualifiedName = Annotated[str, StringConstraints(min_length=1, max_length=2000), TrimNonBlank]
 Description = Annotated[str, StringConstraints(max_length=100_000)]
-Owner = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
+Owner = Annotated[str, StringConstraints(min_length=1, max_length=320), TrimNonBlank]
 
 
 class AssetCreate(StrictModel):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from headwater.catalog import db
 from headwater.catalog.assets import Asset, Description, get_asset, lock_asset
-from headwater.catalog.base import StrictModel
+from headwater.catalog.base import StrictModel, Trim, TrimNonBlank
 from headwater.catalog.changes import Change, jsonb, record
 from headwater.catalog.context import Actor
 from headwater.catalog.db import Conn
@@ -38,8 +38,8 @@ __all__ = [
 # Wide tables exist (a few thousand columns); beyond this the request is refused, not truncated.
 MAX_FIELDS = 10_000
 
-FieldName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-DataType = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+FieldName = Annotated[str, StringConstraints(min_length=1, max_length=1000), TrimNonBlank]
+DataType = Annotated[str, StringConstraints(max_length=1000), Trim]
 
 
 class FieldSpec(StrictModel):

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from headwater.catalog import db
 from headwater.catalog.assets import TagRef, lock_asset
-from headwater.catalog.base import StrictModel
+from headwater.catalog.base import StrictModel, TrimNonBlank
 from headwater.catalog.changes import Change, record
 from headwater.catalog.context import Actor
 from headwater.catalog.db import Conn
@@ -28,8 +28,8 @@ from headwater.catalog.errors import Conflict, NotFound, VersionConflict
 from headwater.catalog.paging import Page, clamp_limit, decode_cursor, page_of
 from headwater.catalog.queries import Q
 
-TagName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+TagName = Annotated[str, StringConstraints(min_length=1, max_length=200), TrimNonBlank]
+Category = Annotated[str, StringConstraints(min_length=1, max_length=100), TrimNonBlank]
 TagDescription = Annotated[str, StringConstraints(max_length=10_000)]
 
 
