@@ -4,14 +4,13 @@ schemathesis (its command line, as a CI job would run it) reads the document the
 generates requests for each operation: its examples, boundary values of every parameter and body
 member (the coverage phase: empty, equal, longest, wrong-typed values), random valid and invalid
 inputs, and call sequences that feed one answer's ids into the next request (stateful). The app
-runs under uvicorn as ``headwater serve`` runs it, on a real database. Each answer must not be a
-server error, its status, content type and body must be what the document declares for that
-operation, and a request that breaks the document's schema must be refused. The seed is fixed,
-so a failure reproduces; schemathesis prints it as a curl command.
+runs under uvicorn as ``headwater serve`` builds it, search mirrors included, on a real
+database. Each answer must not be a server error, its status, content type and body must be what
+the document declares for that operation, and a request that breaks the document's schema must
+be refused. The seed is fixed, so a failure reproduces; schemathesis prints it as a curl
+command.
 
-Left out, each for a stated reason:
-- the search routes: this server runs without search mirrors and answers them 503 by design
-  (tests/search/test_api.py covers them with the mirrors);
+Left out, for a stated reason:
 - revoking an API key and editing users: generated calls would revoke or deactivate the key the
   run authenticates with, and every later call would be a 401 testing nothing.
 
@@ -35,6 +34,7 @@ import httpx
 
 from headwater.catalog.db import Database
 from headwater.runtime import build_app
+from headwater.search.embeddings import Embedder
 from headwater.settings import Settings
 from tests.conftest import TenantKeys, TestDatabase, serving_in_a_thread
 from tests.test_security_api import seed
@@ -44,7 +44,6 @@ CHECKS: Final = (
     "response_schema_conformance"
 )
 LEFT_OUT: Final = {
-    ("get", "/api/v1/search"),
     ("post", "/api/v1/api-keys/{key_id}/revoke"),
     ("patch", "/api/v1/users/{user_id}"),
 }
@@ -57,9 +56,10 @@ async def test_every_operation_answers_as_its_openapi_document_says(
     test_db: TestDatabase,
     database: Database,
     tenant: TenantKeys,
+    embedder: Embedder,
     tmp_path: Path,
 ) -> None:
-    app = build_app(settings, test_db.app_dsn, test_db.worker_dsn, search=False)
+    app = build_app(settings, test_db.app_dsn, test_db.worker_dsn, embedder=embedder)
     document = app.openapi()
     paths = {
         path: {m: op for m, op in operations.items() if (m, path) not in LEFT_OUT}
