@@ -39,3 +39,7 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     # uvicorn's own access log duplicates ours and lacks the request id.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request at INFO: from the CLI, a JSON line per call to the server (each
+    # poll of a task's progress) in the middle of what the command prints. DEBUG keeps them.
+    quiet = root.level > logging.DEBUG
+    logging.getLogger("httpx").setLevel(logging.WARNING if quiet else logging.NOTSET)
