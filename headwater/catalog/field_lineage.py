@@ -36,8 +36,6 @@ __all__ = [
     "list_field_lineage",
 ]
 
-# Ids are Postgres bigints; a larger number is bad input (422), not a server error.
-
 
 class Transformation(StrEnum):
     """How the target column is derived from the source column."""
