@@ -14,9 +14,12 @@ Revoking an API key and editing users run last, on their own: generated calls re
 deactivate the key the runs authenticate with, after which every call is a 401.
 
 The OpenLineage endpoints' bodies reference the OpenLineage schema by its URL, which is read here
-from the copy the package validates events with. Those endpoints accept some events the schema
-refuses (facets without ``_producer`` or ``schemaURL``, with a warning), so refusing
-schema-violating requests is not required of them.
+from the copy the package validates events with. Refusing schema-violating requests is not
+required of two kinds of operation, which run on their own:
+- the OpenLineage endpoints accept some events the schema refuses (facets without ``_producer``
+  or ``schemaURL``, with a warning);
+- search's filters are lists of free text in the query string, where a "number" schemathesis
+  generates to break the schema (``tag=0.0``) is the text "0.0", a valid tag to look for.
 """
 
 from __future__ import annotations
@@ -68,12 +71,13 @@ async def test_every_operation_answers_as_its_openapi_document_says(
     text = json.dumps(document)
     local = json.loads(text.replace(SPEC_URL, Path(str(spec)).as_uri()))
     assert local != document  # the endpoints still name the spec by that URL
-    openlineage = {path: {"post": local["paths"][path]["post"]} for path in OPENLINEAGE}
+    lenient = {path: {"post": local["paths"][path]["post"]} for path in OPENLINEAGE}
     for path in OPENLINEAGE:
         del paths[path]["post"]
+    lenient["/api/v1/search"] = paths.pop("/api/v1/search")
     schemas = {
         "openapi.json": (CHECKS + ",negative_data_rejection", {**document, "paths": paths}),
-        "openlineage.json": (CHECKS, {**local, "paths": openlineage}),
+        "lenient.json": (CHECKS, {**local, "paths": lenient}),
         "locking-out.json": (
             CHECKS + ",negative_data_rejection",
             {**document, "paths": locking_out},
