@@ -286,6 +286,22 @@ async def test_editor_cannot_administer(client: httpx.AsyncClient, tenant: Tenan
     assert response.status_code == 403
 
 
+async def test_an_email_is_checked_as_sent(
+    client: httpx.AsyncClient, tenant: TenantKeys, test_db: TestDatabase
+) -> None:
+    """The pattern the OpenAPI document states admits no whitespace; " a@x.test" passed it
+    once stripped, so a request the document calls invalid was accepted."""
+    h = tenant.headers("admin")
+    before = table_row_counts(test_db)
+    for email in (" padded@x.test", "padded@x.test\n", "two@at@x.test", "no-at"):
+        response = await client.post("/api/v1/users", json={"email": email}, headers=h)
+        assert response.status_code == 422, (email, response.text)
+        assert response.json()["errors"][0]["loc"] == ["body", "email"]
+    assert table_row_counts(test_db) == before
+    response = await client.post("/api/v1/users", json={"email": "padded@x.test"}, headers=h)
+    assert response.status_code == 201
+
+
 async def test_server_owned_key_fields_are_rejected_with_their_path(
     client: httpx.AsyncClient, tenant: TenantKeys, test_db: TestDatabase
 ) -> None:

@@ -19,9 +19,8 @@ from headwater.catalog.paging import Page, clamp_limit, decode_cursor, page_of
 from headwater.catalog.queries import Q
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
-Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)
-]
+# Checked as sent (the pattern admits no whitespace), as the OpenAPI document states it.
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
 TenantStatus = Literal["ACTIVE", "SUSPENDED", "DELETED"]
 
 
