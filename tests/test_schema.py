@@ -190,6 +190,26 @@ def test_alias_lookup_stays_in_the_tenant_and_reaches_its_index(test_db: TestDat
     assert any("assets_aliases_idx" in row[0] for row in plan), plan
 
 
+def test_the_api_key_lookup_keeps_its_security_properties(test_db: TestDatabase) -> None:
+    """Migration 0009 rewrote the lookup every request makes in PL/pgSQL (its plan is kept for
+    the session); it must still run as its owner with a pinned search path, callable by the
+    application role and nobody else."""
+    with psycopg.connect(test_db.admin_dsn) as conn:
+        row = conn.execute(
+            "SELECT l.lanname, p.prosecdef, p.provolatile, p.proconfig, r.rolname,"
+            "       has_function_privilege('headwater_app', p.oid, 'EXECUTE'),"
+            "       has_function_privilege('headwater_worker', p.oid, 'EXECUTE'),"
+            "       has_function_privilege('public', p.oid, 'EXECUTE')"
+            "  FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang"
+            "  JOIN pg_roles r ON r.oid = p.proowner"
+            " WHERE p.proname = 'headwater_lookup_api_key'"
+        ).fetchone()
+    assert row == (
+        "plpgsql", True, "s", ["search_path=public, pg_temp"], "headwater_system",
+        True, False, False,
+    )  # fmt: skip
+
+
 @pytest.mark.edits_rows_directly
 def test_log_tables_hold_only_the_transactions_tenant(test_db: TestDatabase) -> None:
     # Audits and outbox carry no foreign key to tenants (0005): row-level security alone keeps
