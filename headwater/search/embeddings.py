@@ -14,6 +14,11 @@ bfloat16 autocast. Measured on this machine's 2 cores (~86-token asset documents
 texts/s, every vector within cosine 0.9999 of its float32 twin. A search query (one text) stays
 float32: below four texts autocast's overhead outweighs its gain (1 text: 11.0 vs 12.9 ms).
 Elsewhere everything stays float32, where emulated bfloat16 would be slower.
+
+Turns at the model: a search query must not wait for a sink's whole batch (hundreds of texts,
+seconds of model time while a large ingestion is indexed). Texts go to the model in chunks of one
+model batch, and a query (``interactive``) takes the next turn ahead of any waiting chunk, so it
+waits for one chunk at most.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -168,6 +173,37 @@ class EmbeddingCache:
                 self._db = None
 
 
+class _ModelTurns:
+    """One caller at the model at a time; interactive callers go before background ones.
+
+    While queries keep arriving, background chunks wait: a query holds the model for ~10 ms.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._busy = False
+        self._interactive_waiting = 0
+
+    @contextmanager
+    def turn(self, *, interactive: bool) -> Iterator[None]:
+        with self._changed:
+            if interactive:
+                self._interactive_waiting += 1
+                try:
+                    self._changed.wait_for(lambda: not self._busy)
+                finally:
+                    self._interactive_waiting -= 1
+            else:
+                self._changed.wait_for(lambda: not (self._busy or self._interactive_waiting))
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._busy = False
+                self._changed.notify_all()
+
+
 class Embedder:
     """Embeds texts in batches with all-MiniLM-L6-v2, skipping texts whose vector is cached.
 
@@ -191,7 +227,7 @@ class Embedder:
         if precision == "auto":
             precision = "bfloat16" if device == "cpu" and native_bfloat16() else "float32"
         self.precision: Precision = precision
-        self._model_lock = threading.Lock()
+        self._turns = _ModelTurns()
         self.model_calls = 0
         self.texts_embedded = 0
 
@@ -199,8 +235,9 @@ class Embedder:
     def dimension(self) -> int:
         return DIMENSION
 
-    def embed(self, texts: Sequence[str]) -> Vectors:
-        """One normalised vector per text, in order (shape ``(len(texts), 384)``)."""
+    def embed(self, texts: Sequence[str], *, interactive: bool = False) -> Vectors:
+        """One normalised vector per text, in order (shape ``(len(texts), 384)``).
+        ``interactive``: someone waits for the answer (a search query); it goes first."""
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
         hashes = [text_hash(t) for t in texts]
@@ -210,7 +247,7 @@ class Embedder:
             if h not in known:
                 todo.setdefault(h, text)
         if todo:
-            vectors = self._encode(list(todo.values()))
+            vectors = self._encode(list(todo.values()), interactive=interactive)
             fresh = list(zip(todo.keys(), vectors, strict=True))
             self.cache.put_many(fresh)
             known.update(fresh)
@@ -218,14 +255,25 @@ class Embedder:
 
     def embed_query(self, text: str) -> Vectors:
         """A search query's vector (shape ``(384,)``), cached like any text."""
-        vector: Vectors = self.embed([text])[0]
+        vector: Vectors = self.embed([text], interactive=True)[0]
         return vector
 
-    async def embed_async(self, texts: Sequence[str]) -> Vectors:
+    async def embed_async(self, texts: Sequence[str], *, interactive: bool = False) -> Vectors:
         """:meth:`embed` in a worker thread, so the event loop keeps serving."""
-        return await asyncio.to_thread(self.embed, texts)
+        return await asyncio.to_thread(self.embed, texts, interactive=interactive)
 
-    def _encode(self, texts: list[str]) -> Vectors:
+    def _encode(self, texts: list[str], *, interactive: bool) -> Vectors:
+        # Shortest first, one model batch per turn: each chunk pads to its own longest text, as
+        # the model's own length-sorted batching would, and between chunks a query may go first.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors = np.empty((len(texts), DIMENSION), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            with self._turns.turn(interactive=interactive):
+                vectors[chunk] = self._encode_chunk([texts[i] for i in chunk])
+        return vectors
+
+    def _encode_chunk(self, texts: list[str]) -> Vectors:
         import torch
 
         autocast = (
@@ -233,7 +281,7 @@ class Embedder:
             if self.precision == "bfloat16" and len(texts) >= BFLOAT16_MIN_BATCH
             else nullcontext()
         )
-        with self._model_lock, autocast, torch.inference_mode():
+        with autocast, torch.inference_mode():
             self.model_calls += 1
             self.texts_embedded += len(texts)
             encoded = self._model.encode(

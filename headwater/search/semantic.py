@@ -88,7 +88,7 @@ class SemanticIndex:
         """The nearest assets for each query text, in one vector-engine call."""
         if not queries:
             return []
-        vectors = await self.embedder.embed_async(list(queries))
+        vectors = await self.embedder.embed_async(list(queries), interactive=True)
         return await self.vectors.search(
             tenant_id, list(vectors), limit=limit, filters=filters, min_score=min_score
         )

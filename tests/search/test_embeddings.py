@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -13,10 +16,12 @@ from headwater.search.embeddings import (
     DIMENSION,
     Embedder,
     EmbeddingCache,
+    _ModelTurns,
     model_directory,
     native_bfloat16,
     text_hash,
 )
+from headwater.search.semantic import SemanticIndex
 
 
 def _unique(*texts: str) -> list[str]:
@@ -130,3 +135,85 @@ def test_bfloat16_vectors_match_float32(embedder: Embedder) -> None:
 
 def test_auto_precision_follows_the_cpu(embedder: Embedder) -> None:
     assert embedder.precision == ("bfloat16" if native_bfloat16() else "float32")
+
+
+def test_a_waiting_query_takes_the_model_before_waiting_background_work() -> None:
+    turns = _ModelTurns()
+    order: list[str] = []
+    holding, release = threading.Event(), threading.Event()
+
+    def background(name: str, hold: bool) -> None:
+        with turns.turn(interactive=False):
+            order.append(name)
+            if hold:
+                holding.set()
+                release.wait()
+
+    def query() -> None:
+        with turns.turn(interactive=True):
+            order.append("query")
+
+    first = threading.Thread(target=background, args=("first chunk", True))
+    first.start()
+    assert holding.wait(10)
+    # Queued behind the first chunk before the query, or arriving after it: either way second.
+    second = threading.Thread(target=background, args=("next chunk", False))
+    second.start()
+    asking = threading.Thread(target=query)
+    asking.start()
+    deadline = time.monotonic() + 10
+    while turns._interactive_waiting == 0:  # the query is waiting for its turn
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    release.set()
+    for thread in (first, second, asking):
+        thread.join(10)
+    assert order == ["first chunk", "query", "next chunk"]
+
+
+def _batch_texts(count: int) -> list[str]:
+    # Lengths vary, so the model's chunks differ from the order the texts came in.
+    words = ["orders", "customer", "revenue", "shipment", "invoice", "session", "refund"]
+    return _unique(
+        *(
+            f"{words[i % 7]}_{i} (table). Columns: " + ", ".join(words[: 1 + i % 7] * (1 + i % 5))
+            for i in range(count)
+        )
+    )
+
+
+def test_chunked_vectors_come_back_in_order(embedder: Embedder) -> None:
+    texts = _batch_texts(3 * embedder.batch_size + 5)
+    shared = embedder.cache
+    try:
+        alone = np.stack([embedder.embed_query(t) for t in texts])
+        embedder.cache = EmbeddingCache()  # the same texts again, this time to the model at once
+        calls = embedder.model_calls
+        together = embedder.embed(texts)
+        assert embedder.model_calls == calls + 4  # one model batch per turn
+    finally:
+        embedder.cache = shared
+    assert np.sum(together * alone, axis=1).min() > 0.999
+    # ...which a vector at another text's place would not pass.
+    assert np.sum(together * np.roll(alone, 1, axis=0), axis=1).min() < 0.99
+
+
+async def test_a_query_does_not_wait_for_a_batch_being_indexed(
+    embedder: Embedder, semantic: SemanticIndex
+) -> None:
+    # A sink's batch of a dozen model batches, seconds of model time, embedding in a thread.
+    texts = _batch_texts(12 * embedder.batch_size)
+    started = embedder.model_calls
+    indexing = threading.Thread(target=embedder.embed, args=(texts,))
+    indexing.start()
+    try:
+        deadline = time.monotonic() + 60
+        while embedder.model_calls == started:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.001)
+        await semantic.search(uuid.uuid4(), _unique("where are the refunds"))
+        # The query had the model after one chunk at most, long before the batch was done.
+        assert indexing.is_alive()
+        assert embedder.model_calls - started < 12
+    finally:
+        indexing.join(120)
