@@ -185,7 +185,12 @@ class SinkRunner:
             if self.failures:
                 log.info("sync sink recovered", extra={"sink": self.name})
                 self.failures = 0
-            await self._refresh_lag_quietly()
+            if outcome is Outcome.IDLE:
+                # Caught up: nothing is behind, no query needed. A gauge measured before the last
+                # batches would otherwise show their lag until a later cycle measures again.
+                self._set_lag(tailer.Lag(0, 0.0))
+            else:
+                await self._refresh_lag_quietly()
             if outcome is Outcome.APPLIED_FULL:
                 continue
             if outcome is Outcome.WAITING:
@@ -294,6 +299,10 @@ class SinkRunner:
         async with self._database.transaction() as conn:
             position = await self._checkpoint.current(conn)
             lag = await tailer.measure_lag(conn, position)
+        self._set_lag(lag)
+
+    def _set_lag(self, lag: tailer.Lag) -> None:
+        self._lag_measured_at = time.monotonic()
         self._metrics.events_behind.labels(sink=self.name).set(lag.events_behind)
         self._metrics.seconds_behind.labels(sink=self.name).set(lag.seconds_behind)
 
@@ -301,7 +310,7 @@ class SinkRunner:
         now = time.monotonic()
         if now - self._lag_measured_at < self._config.metrics_interval:
             return
-        self._lag_measured_at = now
+        self._lag_measured_at = now  # a failed measurement waits its turn too
         try:
             await self.refresh_lag()
         except (psycopg.Error, OSError) as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 
 import psycopg
@@ -289,6 +290,29 @@ async def test_metrics_expose_per_sink_figures(
     text = generate_latest(registry).decode()
     assert 'headwater_sync_events_behind{sink="stuck"} 6.0' in text
     assert 'headwater_sync_batch_failures_total{sink="keeping_up"} 0.0' in text
+
+
+async def test_the_lag_gauge_reads_zero_once_a_sink_has_caught_up(
+    database: Database, worker_db: Database, tenant: TenantKeys
+) -> None:
+    registry = CollectorRegistry()
+    sink = MemorySink("recovering", failing=True)
+    # Lag is measured at most once a minute here: only catching up can clear the gauge in time.
+    worker = SyncWorker(
+        worker_db, dataclasses.replace(FAST, metrics_interval=60), SyncMetrics(registry)
+    )
+    worker.add_sink(sink)
+    await write_assets(database, tenant, names("lag", 4))
+
+    def sample(name: str) -> float | None:
+        return registry.get_sample_value(name, {"sink": "recovering"})
+
+    async with running(worker):
+        await eventually(lambda: sample("headwater_sync_events_behind") == 4)
+        sink.failing = False
+        await eventually(lambda: len(sink.events) == 4)
+        await eventually(lambda: sample("headwater_sync_events_behind") == 0)
+        assert sample("headwater_sync_seconds_behind") == 0
 
 
 async def test_a_local_sink_starts_where_its_snapshot_load_ended(
