@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     )
     # The embedding model's arithmetic: auto is bfloat16 where the CPU has it in hardware.
     embedding_precision: Literal["auto", "float32", "bfloat16"] = "auto"
+    # Once caught up, the search mirrors let new events gather this long before their next batch
+    # (as Elasticsearch's refresh interval does): a batch's refresh and embedding call cost about
+    # as much for one event as for many.
+    search_refresh_interval: float = Field(default=0.5, ge=0, le=60)
 
     host: str = "127.0.0.1"
     port: int = 8000

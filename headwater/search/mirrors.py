@@ -82,12 +82,15 @@ def mirror_instance(marker: Path, *, fresh: bool) -> str:
 
 def open_fulltext(settings: Settings) -> FullTextSink:
     """The full-text sink and its engine: Elasticsearch when configured, else tantivy on disk."""
+    gather = settings.search_refresh_interval
     if settings.elasticsearch_url is not None:
-        return FullTextSink(ElasticsearchEngine(connect(settings.elasticsearch_url)))
+        return FullTextSink(
+            ElasticsearchEngine(connect(settings.elasticsearch_url)), gather_seconds=gather
+        )
     folder = search_dir(settings)
     engine = TantivyEngine(folder / "tantivy")
     instance = mirror_instance(folder / "tantivy.instance", fresh=engine.created)
-    return FullTextSink(engine, f"search.tantivy.{instance}")
+    return FullTextSink(engine, f"search.tantivy.{instance}", gather_seconds=gather)
 
 
 def open_semantic(settings: Settings, embedder: Embedder | None) -> SemanticSink:
@@ -104,10 +107,11 @@ def open_semantic(settings: Settings, embedder: Embedder | None) -> SemanticSink
         where = "the Milvus server" if server else "the embedded vector index"
         hint = "" if server else " (is another headwater process using this data directory?)"
         raise RuntimeError(f"cannot open {where} at {uri}: {e.message}{hint}") from e
+    gather = settings.search_refresh_interval
     if server:
-        return SemanticSink(vectors, embedder, "search.milvus")
+        return SemanticSink(vectors, embedder, "search.milvus", gather_seconds=gather)
     instance = mirror_instance(Path(uri + ".instance"), fresh=vectors.created)
-    return SemanticSink(vectors, embedder, f"search.milvus-lite.{instance}")
+    return SemanticSink(vectors, embedder, f"search.milvus-lite.{instance}", gather_seconds=gather)
 
 
 def open_embedder(settings: Settings) -> Embedder:

@@ -77,8 +77,10 @@ class SearchSink(ABC):
 
     kind: MirrorKind
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, gather_seconds: float = 0.0) -> None:
         self.name = name
+        # See headwater.sync.events.Gathering: a refresh (and an embedding call) per batch.
+        self.gather_seconds = gather_seconds
         self._started = False
 
     async def apply(self, batch: Batch) -> None:
@@ -141,8 +143,10 @@ class SearchSink(ABC):
 class FullTextSink(SearchSink):
     kind: MirrorKind = "fulltext"
 
-    def __init__(self, engine: FullTextEngine, name: str | None = None) -> None:
-        super().__init__(name or f"search.{engine.name}")
+    def __init__(
+        self, engine: FullTextEngine, name: str | None = None, *, gather_seconds: float = 0.0
+    ) -> None:
+        super().__init__(name or f"search.{engine.name}", gather_seconds)
         self.engine = engine
 
     async def _start(self) -> None:
@@ -174,9 +178,14 @@ class SemanticSink(SearchSink):
     kind: MirrorKind = "semantic"
 
     def __init__(
-        self, vectors: VectorEngine, embedder: Embedder | None, name: str | None = None
+        self,
+        vectors: VectorEngine,
+        embedder: Embedder | None,
+        name: str | None = None,
+        *,
+        gather_seconds: float = 0.0,
     ) -> None:
-        super().__init__(name or f"search.{vectors.name}")
+        super().__init__(name or f"search.{vectors.name}", gather_seconds)
         self.vectors = vectors
         self.index = None if embedder is None else SemanticIndex(embedder, vectors)
 

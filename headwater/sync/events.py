@@ -103,6 +103,16 @@ class Bootstrapping(Protocol):
     async def bootstrap(self, database: Database) -> None: ...
 
 
+@runtime_checkable
+class Gathering(Protocol):
+    """A sink whose every batch has a cost of its own (a search index's refresh, a model call that
+    runs better on many texts): once the sink has caught up, the worker lets new events gather for
+    ``gather_seconds`` before it reads the next batch. A sink that is behind reads on at once."""
+
+    @property
+    def gather_seconds(self) -> float: ...
+
+
 class PermanentSinkError(Exception):
     """The sink rejects an event for good (retrying cannot help): it is dead-lettered.
 

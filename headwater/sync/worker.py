@@ -44,6 +44,7 @@ from headwater.sync import dead_letters, tailer
 from headwater.sync.events import (
     Batch,
     Bootstrapping,
+    Gathering,
     OutboxEvent,
     PermanentSinkError,
     Position,
@@ -154,6 +155,7 @@ class SinkRunner:
         self._lag_measured_at = float("-inf")
         self.wake = asyncio.Event()
         self.failures = 0
+        self._gather = sink.gather_seconds if isinstance(sink, Gathering) else 0.0
         metrics.register_sink(self.name)
 
     async def run(self) -> None:
@@ -199,6 +201,8 @@ class SinkRunner:
                 continue
             barrier_delay = self._config.barrier_poll
             await self._wait(self._config.poll_interval)
+            if self._gather:
+                await asyncio.sleep(self._gather)
 
     async def _wait(self, timeout: float) -> None:
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that

@@ -25,8 +25,9 @@ from headwater.search.documents import build_document
 from headwater.search.fulltext_tantivy import TantivyEngine
 from headwater.search.mirrors import mirror_instance
 from headwater.search.sink import FullTextSink, SearchSink
+from headwater.settings import Settings
 from headwater.sync import tailer
-from headwater.sync.events import START
+from headwater.sync.events import START, Gathering
 from tests.conftest import TenantKeys, TestDatabase
 from tests.search.api_helpers import eventually, hit_ids, load_catalog, mirrors_of, search, synced
 
@@ -281,6 +282,21 @@ def test_instance_ids_follow_the_index(tmp_path: Path) -> None:
     assert second != first
     marker.write_text("garbage")
     assert mirror_instance(marker, fresh=False) not in (first, second, "garbage")
+
+
+async def test_the_search_sinks_gather_for_the_configured_refresh_interval(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path, search_refresh_interval=0.25)
+    sinks: list[SearchSink] = [mirrors.open_fulltext(settings)]
+    try:
+        sinks.append(mirrors.open_semantic(settings, None))
+        for sink in sinks:
+            assert isinstance(sink, Gathering)
+            assert sink.gather_seconds == 0.25
+    finally:
+        for sink in sinks:
+            await sink.close()
 
 
 async def test_stopping_the_sync_survives_a_swallowed_cancellation() -> None:

@@ -42,6 +42,13 @@ class MemorySink:
 
 
 @dataclass
+class GatheringSink(MemorySink):
+    """A MemorySink whose batches cost enough for events to gather first (events.Gathering)."""
+
+    gather_seconds: float = 0.0
+
+
+@dataclass
 class ConcurrencyProbe:
     """Shared by several sink instances: how many of them were inside ``apply`` at once."""
 

@@ -23,7 +23,7 @@ from tests.sync.conftest import (
     running,
     write_assets,
 )
-from tests.sync.sinks import ConcurrencyProbe, MemorySink, TableSink
+from tests.sync.sinks import ConcurrencyProbe, GatheringSink, MemorySink, TableSink
 
 FAST = WorkerConfig(
     batch_size=50, poll_interval=0.05, backoff_initial=0.05, backoff_max=1.0, metrics_interval=0
@@ -237,6 +237,15 @@ async def test_notify_wakes_the_worker_well_before_the_poll_interval(
     worker = SyncWorker(worker_db, config, SyncMetrics(CollectorRegistry()),
                         listen_dsn=test_db.worker_dsn)  # fmt: skip
     worker.add_sink(sink)
+    async with running(worker):
+        await parked(test_db)
+        await write_assets(database, tenant, ["wake_up"])
+        took = await eventually(lambda: len(sink.events) == 1, timeout=5)
+    assert took < 1.0
+
+
+async def parked(test_db: TestDatabase) -> None:
+    """Wait until a worker listens, and then for its runners to park on their poll."""
 
     def listening() -> bool:
         with psycopg.connect(test_db.admin_dsn) as conn:
@@ -246,12 +255,26 @@ async def test_notify_wakes_the_worker_well_before_the_poll_interval(
             ).fetchone()
         return row == (1,)
 
+    await eventually(listening)
+    await asyncio.sleep(0.1)
+
+
+async def test_a_gathering_sink_takes_events_written_one_after_another_in_one_batch(
+    database: Database, worker_db: Database, test_db: TestDatabase, tenant: TenantKeys
+) -> None:
+    sink = GatheringSink("gathering", gather_seconds=2.0)
+    config = WorkerConfig(poll_interval=30, metrics_interval=60)
+    worker = SyncWorker(worker_db, config, SyncMetrics(CollectorRegistry()),
+                        listen_dsn=test_db.worker_dsn)  # fmt: skip
+    worker.add_sink(sink)
     async with running(worker):
-        await eventually(listening)
-        await asyncio.sleep(0.1)  # the runner is now parked on its 30 s poll
-        await write_assets(database, tenant, ["wake_up"])
-        took = await eventually(lambda: len(sink.events) == 1, timeout=5)
-    assert took < 1.0
+        await parked(test_db)
+        # Three transactions, three notifications: the first wakes the runner, which then waits
+        # for the others before it reads.
+        for name in names("gathered", 3):
+            await write_assets(database, tenant, [name])
+        await eventually(lambda: len(sink.events) == 3, timeout=10)
+    assert len(sink.attempts) == 1
 
 
 async def test_metrics_expose_per_sink_figures(
