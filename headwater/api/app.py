@@ -15,6 +15,7 @@ from headwater.api.routers import ROUTERS, health
 from headwater.api.ui import mount_ui
 from headwater.catalog.db import Database, check_app_role
 from headwater.graph.engine import GraphEngine
+from headwater.ingest import openlineage
 from headwater.search.hybrid import HybridSearch
 from headwater.settings import Settings
 
@@ -51,7 +52,7 @@ def create_app(
     )
     app.state.headwater = AppState(settings=settings, database=database, graph=graph, search=search)
     problems.install(app)
-    problems.document(app)
+    problems.document(app, openlineage.openapi_schemas())
     api = APIRouter(prefix="/api/v1")
     for router in ROUTERS:
         api.include_router(router)

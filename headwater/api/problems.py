@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -87,9 +88,10 @@ def _problem_response(description: str) -> dict[str, Any]:
     }
 
 
-def document(app: FastAPI) -> None:
+def document(app: FastAPI, schemas: Mapping[str, Any]) -> None:
     """Say in the OpenAPI document what errors look like: FastAPI documents a 422 as its own
-    JSON shape, which this API never sends, and no other error at all."""
+    JSON shape, which this API never sends, and no other error at all. ``schemas``: components
+    that operations reference by name without a model of their own."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -101,6 +103,7 @@ def document(app: FastAPI) -> None:
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(definitions["$defs"])
+        components.update(schemas)
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
         for path, operations in schema["paths"].items():

@@ -93,7 +93,7 @@ from headwater.ingest.batch import (
     RunUpdate,
 )
 
-__all__ = ["MappedEvents", "map_events", "qualified_name"]
+__all__ = ["MappedEvents", "map_events", "openapi_schemas", "qualified_name"]
 
 MAX_QUALIFIED_NAME = 2000
 MAX_NAME = 1000
@@ -141,6 +141,17 @@ def _schema() -> dict[str, Any]:
     )
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+def openapi_schemas(prefix: str = "OpenLineage") -> dict[str, Any]:
+    """The spec's definitions as OpenAPI components (``OpenLineageRunEvent``, ...), plus
+    ``OpenLineageEvent``: any of the three events. In the API's own document, so that offline
+    readers (Swagger UI, code generators, schema testers) need not fetch the spec's URL."""
+    schema = _schema()
+    text = json.dumps({**schema["$defs"], "Event": {"oneOf": schema["oneOf"]}})
+    text = text.replace('"#/$defs/', f'"#/components/schemas/{prefix}')
+    renamed: dict[str, Any] = json.loads(text)
+    return {f"{prefix}{name}": definition for name, definition in renamed.items()}
 
 
 def _kind_schema(kind: str) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from headwater.ingest.payload import decode_body, load_documents, loads
 
 router = APIRouter(prefix="/lineage", tags=["lineage ingestion"], route_class=StrictJSONRoute)
 
-_EVENT_SCHEMA = {"$ref": "https://openlineage.io/spec/2-0-2/OpenLineage.json"}
+# Defined among the document's components: see headwater.ingest.openlineage.openapi_schemas.
+_EVENT_SCHEMA = {"$ref": "#/components/schemas/OpenLineageEvent"}
 
 
 async def _body(request: Request, state: State) -> bytes:
@@ -46,9 +47,7 @@ def _openapi(description: str, schema: dict[str, Any], *, ndjson: bool = False) 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    openapi_extra=_openapi(
-        "One OpenLineage RunEvent, DatasetEvent or JobEvent", {"type": "object", **_EVENT_SCHEMA}
-    ),
+    openapi_extra=_openapi("One OpenLineage RunEvent, DatasetEvent or JobEvent", _EVENT_SCHEMA),
 )
 async def post_lineage_event(body: Body, session: WriteSession) -> IngestSummary:
     """Record one OpenLineage event (Marquez-compatible)."""
