@@ -284,7 +284,7 @@ class Embedder:
         import torch
 
         # One autocast region for the whole call: autocast keeps the weights' bfloat16 copies
-        # while it is entered (per thread), and casting them again per chunk cost ~5%.
+        # for as long as it is entered (per thread), so the chunks share them.
         autocast = (
             torch.autocast(self._model.device.type, dtype=torch.bfloat16)
             if self.precision == "bfloat16" and len(texts) >= BFLOAT16_MIN_BATCH
