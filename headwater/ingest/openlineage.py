@@ -143,10 +143,11 @@ def _schema() -> dict[str, Any]:
     return schema
 
 
-def openapi_schemas(prefix: str = "OpenLineage") -> dict[str, Any]:
+def openapi_schemas() -> dict[str, Any]:
     """The spec's definitions as OpenAPI components (``OpenLineageRunEvent``, ...), plus
     ``OpenLineageEvent``: any of the three events. In the API's own document, so that offline
     readers (Swagger UI, code generators, schema testers) need not fetch the spec's URL."""
+    prefix = "OpenLineage"
     schema = _schema()
     text = json.dumps({**schema["$defs"], "Event": {"oneOf": schema["oneOf"]}})
     text = text.replace('"#/$defs/', f'"#/components/schemas/{prefix}')
