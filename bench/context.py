@@ -91,6 +91,7 @@ class RunContext:
     tenants: list[LoadedTenant]
     rng: np.random.Generator
     max_bulk_items: int
+    postgres_pid: int  # the postmaster, parent of every backend
     engine: MemoryGraphEngine | None = None
     engine_position: str | None = None
     server: ServerProcess | None = None

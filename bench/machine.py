@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 
-__all__ = ["machine_facts", "rss_mb"]
+__all__ = ["cpu_seconds", "machine_facts", "postmaster_pid", "rss_mb"]
 
 _VERSIONS = (
     "numpy", "scipy", "python-igraph", "networkx", "psycopg", "fastapi", "uvicorn", "httpx",
@@ -54,3 +54,25 @@ def machine_facts(postgres_version: str | None = None) -> dict[str, Any]:
 def rss_mb(pid: int | None = None) -> float:
     """Resident memory of a process (this one by default), in MiB."""
     return float(psutil.Process(pid).memory_info().rss) / 2**20
+
+
+def cpu_seconds(pid: int | None = None, *, tree: bool = False) -> float:
+    """CPU time (user + system) a process has used, this one by default; ``tree``: with its
+    descendants, the live ones and those it has reaped (Postgres's exited backends)."""
+    process = psutil.Process(pid)
+    times = process.cpu_times()
+    total = times.user + times.system
+    if tree:
+        total += times.children_user + times.children_system
+        for child in process.children(recursive=True):
+            try:
+                used = child.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += used.user + used.system
+    return float(total)
+
+
+def postmaster_pid(pgdata: Path) -> int:
+    """The pid of the Postgres server running on ``pgdata`` (its postmaster.pid's first line)."""
+    return int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])

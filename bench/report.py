@@ -28,11 +28,16 @@ def _ratios(ratios: dict[str, float]) -> str:
     return "; ".join(f"{_num(v)}x vs {k}" for k, v in ratios.items())
 
 
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, dict):  # named figures, e.g. CPU per event by process
+        return "(" + ", ".join(f"{k} {_num(v)}" for k, v in value.items()) + ")"
+    return str(value)
+
+
 def _extra(extra: dict[str, Any]) -> str:
-    shown = {k: v for k, v in extra.items() if k != "group"}
-    return ", ".join(
-        f"{k}={v:,.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()
-    )
+    return ", ".join(f"{k}={_value(v)}" for k, v in extra.items() if k != "group")
 
 
 def _escape(text: str) -> str:

@@ -37,7 +37,7 @@ from bench.loader import (
     load_set_based,
     load_via_bulk_api,
 )
-from bench.machine import machine_facts
+from bench.machine import machine_facts, postmaster_pid
 from bench.report import markdown
 from bench.results_model import Measurement, Row, latency_row
 from bench.scales import SCALES, Scale
@@ -201,6 +201,7 @@ async def run(
             tenants=tenants,
             rng=np.random.default_rng(scale.seed),
             max_bulk_items=Settings().max_bulk_items,
+            postgres_pid=postmaster_pid(cluster.pgdata),
             facts=facts,
         )
         if await _step(results, "cold_start", lambda: graph.measure_cold_start(ctx)) is None:

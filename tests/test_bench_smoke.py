@@ -80,6 +80,23 @@ def test_tiny_scale_runs_every_measurement(tmp_path: Path) -> None:
     closure = next(m for m in report["measurements"] if m["key"] == "closure")
     engines = {r["label"] for r in closure["rows"] if r["extra"]["group"] == "all"}
     assert engines == CLOSURE_ENGINES
+    # Every ingestion way says where its CPU went; the batch endpoint's work shows in the server
+    # and in Postgres, the in-process writer's in the bench process.
+    ingestion = next(m for m in report["measurements"] if m["key"] == "ingestion")
+    cpu = {r["label"]: r["extra"]["cpu_ms_per_event"] for r in ingestion["rows"]}
+    assert all(
+        set(used) == {"server", "postgres", "bench"}
+        and all(_number(v) and v >= 0 for v in used.values())
+        for used in cpu.values()
+    ), cpu
+    assert cpu["HTTP batch endpoint"]["server"] > 0
+    assert cpu["HTTP batch endpoint"]["postgres"] > 0
+    assert cpu["naive writer (one transaction per event)"]["bench"] > 0
+    assert any("ms of CPU per event, so" in note for note in ingestion["notes"])
+    # Both batch ways send the same number of events (a short last request counts as short).
+    events = {r["label"]: r["extra"]["events"] for r in ingestion["rows"]}
+    assert events["HTTP batch endpoint, 2 clients at once"] == events["HTTP batch endpoint"]
+    assert "cpu_ms_per_event=(server " in out.with_suffix(".md").read_text()
     assert report["targets"]
     assert all(t["verdict"] in ("PASS", "MISS") and t["measured"] for t in report["targets"])
     machine = report["machine"]
