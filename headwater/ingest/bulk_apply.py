@@ -33,11 +33,13 @@ the lock shared (a background task's chunk of thousands of events) it plans agai
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple, cast
 
 import psycopg
+from prometheus_client import Counter
 
 from headwater.catalog import db
 from headwater.catalog.assets import Asset
@@ -70,7 +72,9 @@ from headwater.ingest.rules import (
 )
 from headwater.jsoncodec import dumps, loads
 
-__all__ = ["apply_run"]
+__all__ = ["REPLANNED", "apply_run"]
+
+log = logging.getLogger("headwater.ingest")
 
 # Keys of rows this run creates: above every real id, in creation order, so "the oldest asset
 # with this alias" compares them as it will compare the ids they get.
@@ -84,6 +88,15 @@ _RETRY_LOCK: Final = 0x68775F72
 # How long a retrying run waits for the ingestion lock exclusively before it retries without
 # it; new runs of the tenant queue behind the request meanwhile (a Postgres interval).
 _SERIALIZE_WAIT: Final = "5s"
+# Runs whose plan concurrent writers invalidated, by what the write found: how often emitters'
+# runs collide (each such run waits for the others and does its reads and planning again).
+REPLANNED: Final = Counter(
+    "headwater_ingest_runs_replanned",
+    "Set-based ingestion runs planned again because a concurrent writer changed, created or "
+    "locked rows they read (found: name_taken, field_changed, tag_deleted, edge_changed, "
+    "edge_taken, deadlock).",
+    ["found"],
+)
 _COUNTED: Final = ("assets", "fields", "relationships", "field_lineage", "tags")
 # The keys of a relationship's audit and outbox state (as ``relationships`` writes it).
 _RELATIONSHIP_STATE: Final = {
@@ -98,7 +111,12 @@ _RELATIONSHIP_STATE: Final = {
 
 
 class _Stale(Exception):
-    """A row changed between this plan's reads and its writes: plan the run again."""
+    """A row changed between this plan's reads and its writes: plan the run again. The
+    argument says what was found (``REPLANNED``'s label)."""
+
+    def __init__(self, found: str) -> None:
+        super().__init__(found)
+        self.found = found
 
 
 def _plain(value: Any) -> bool:
@@ -342,8 +360,13 @@ async def apply_run(
                 points = None  # once planned, a retry passes no progress point again
                 await _fresh(plan.settle_edges(conn))
                 await _fresh(plan.write(conn))
-        except _Stale:
+        except _Stale as stale:
             # The savepoint is rolled back, and with it this plan's locks.
+            REPLANNED.labels(stale.found).inc()
+            log.info(
+                "ingestion run planned again: a concurrent writer got there first",
+                extra={"found": stale.found, "attempt": attempt + 1, "units": len(run)},
+            )
             if attempt == 0:
                 await _serialize_retries(conn)
             continue
@@ -385,7 +408,7 @@ async def _fresh(step: Awaitable[None]) -> None:
     try:
         await step
     except psycopg.errors.DeadlockDetected as e:
-        raise _Stale from e
+        raise _Stale("deadlock") from e
 
 
 class _Plan:
@@ -748,7 +771,7 @@ class _Plan:
                 actor=actor,
             )
             if len(rows) < len(self.created):
-                raise _Stale  # a concurrent writer created one of these names first
+                raise _Stale("name_taken")  # a concurrent writer created one of these names first
             got = {r["qualified_name"]: int(r["id"]) for r in rows}
             ids.update((a.key, got[a.qualified_name]) for a in self.created)
         updated = [
@@ -824,7 +847,7 @@ class _Plan:
             if {int(r["id"]): int(r["version"]) for r in locked} != {
                 f.key: f.read_version for f in self.removed
             }:
-                raise _Stale  # a concurrent writer changed or removed one of them
+                raise _Stale("field_changed")  # a concurrent writer changed or removed one
             changes += await delete_field_rows(conn, removed)
             for gone in self.removed:
                 state = gone.read_state()
@@ -862,7 +885,7 @@ class _Plan:
                 ],
             )
             if len(rows) < len(updates):
-                raise _Stale  # a concurrent writer changed one of these fields
+                raise _Stale("field_changed")  # a concurrent writer changed one of these
             changes += [
                 Change(
                     "schema_field.update",
@@ -934,7 +957,7 @@ class _Plan:
         found = await db.fetch_all(conn, Q["ingest_tags_by_name"], {"names": list(wanted)})
         tags = {r["name"].lower(): r for r in found}
         if len(tags) < len(wanted):
-            raise _Stale  # a tag was deleted concurrently
+            raise _Stale("tag_deleted")
         rows = await _rows(
             conn,
             "ingest_attach_tags",
@@ -995,7 +1018,7 @@ class _Plan:
                 ],
             )
             if len(rows) < len(updates):
-                raise _Stale  # a concurrent writer changed one of these edges
+                raise _Stale("edge_changed")  # a concurrent writer changed one of these
             for row, e in updates:
                 state = kind.state(row)
                 # Reviving a soft-deleted edge is recorded as its creation.
@@ -1029,7 +1052,7 @@ class _Plan:
                 actor=self.actor.user_id,
             )
             if len(rows) < len(inserts):
-                raise _Stale  # a concurrent writer created one of these edges
+                raise _Stale("edge_taken")  # a concurrent writer created one of these
             got = {tuple(r[c] for c in kind.key): int(r["id"]) for r in rows}
             for key, e in inserts:
                 state = {

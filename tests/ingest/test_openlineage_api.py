@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import logging
 import random
 import uuid
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from headwater.catalog.context import Actor
 from headwater.catalog.db import Database
@@ -650,8 +652,15 @@ async def test_the_raw_event_is_kept_once_for_audit(
 
 
 async def test_a_concurrent_creator_of_the_same_dataset_does_not_fail_the_other(
-    database: Database, tenant: TenantKeys, test_db: TestDatabase
+    database: Database,
+    tenant: TenantKeys,
+    test_db: TestDatabase,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """The second writer's run is planned again, which operators see in /metrics and the log."""
+    replanned = {"found": "name_taken"}
+    before = REGISTRY.get_sample_value("headwater_ingest_runs_replanned_total", replanned) or 0
+    caplog.set_level(logging.INFO, logger="headwater.ingest")
     actor = Actor(tenant_id=tenant.tenant_id, user_id=None)
     first = event("first", outputs=[dataset("db.public.raced", schema=schema("id"))])
     second = event("second", outputs=[dataset("db.public.raced", schema=schema("id"))])
@@ -677,6 +686,10 @@ async def test_a_concurrent_creator_of_the_same_dataset_does_not_fail_the_other(
     summary = await racing
     assert summary.assets.created == 1  # its job; the dataset was the first writer's
     assert summary.assets.unchanged == 1
+    after = REGISTRY.get_sample_value("headwater_ingest_runs_replanned_total", replanned)
+    assert after == before + 1
+    (logged,) = [r for r in caplog.records if r.getMessage().startswith("ingestion run planned")]
+    assert (logged.__dict__["found"], logged.__dict__["attempt"]) == ("name_taken", 1)
 
 
 def _lineage_of(test_db: TestDatabase, tenant: TenantKeys) -> tuple[set[Any], set[Any]]:
@@ -757,7 +770,7 @@ async def test_a_retry_waits_a_bounded_time_behind_a_long_ingestion(
     async def stale_once(plan: bulk_apply._Plan, conn: psycopg.AsyncConnection[Any]) -> None:
         planned.append(plan)
         if len(planned) == 1:
-            raise bulk_apply._Stale
+            raise bulk_apply._Stale("name_taken")
         await write(plan, conn)
 
     monkeypatch.setattr(bulk_apply._Plan, "write", stale_once)
