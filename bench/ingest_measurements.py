@@ -34,6 +34,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
+from prometheus_client import REGISTRY, Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.context import RunContext
 from bench.generator import COLUMN_TYPES, COLUMN_VOCAB, DOMAINS, ENTITIES, METRICS
@@ -197,6 +199,24 @@ def rerun(events: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
     return again
 
 
+def _replanned(ctx: RunContext) -> float:
+    """Ingestion runs planned again so far (a concurrent writer got there first), in the API
+    server and in this process (the in-process ways)."""
+    total = 0.0
+    for metrics in (list(REGISTRY.collect()), _served_metrics(ctx)):
+        for metric in metrics:
+            if metric.name == "headwater_ingest_runs_replanned":
+                total += sum(s.value for s in metric.samples if s.name.endswith("_total"))
+    return total
+
+
+def _served_metrics(ctx: RunContext) -> list[Metric]:
+    with ctx.http() as http:
+        response = http.get("/metrics")
+        response.raise_for_status()
+    return list(text_string_to_metric_families(response.text))
+
+
 @dataclass(frozen=True)
 class _CpuUse:
     """CPU seconds used so far by the API server, by Postgres (every backend and helper process)
@@ -245,6 +265,7 @@ async def _timed_way(
     ]
     latencies: list[float] = []
     done = 0
+    replanned = _replanned(ctx)
     cpu = _CpuUse.now(ctx)
     started = time.perf_counter()
     for size, part in parts:
@@ -257,6 +278,7 @@ async def _timed_way(
     per = "event" if chunk == 1 else f"{chunk} events"
     seconds = time.perf_counter() - started
     row = _rate_row(label, done, seconds, latencies, per, _CpuUse.now(ctx).per_event(cpu, done))
+    row.extra["runs_planned_again"] = int(_replanned(ctx) - replanned)
     if done < len(events):
         row.extra["budget_cut"] = f"{done} of {len(events)} events"
     return row
@@ -277,6 +299,7 @@ def _concurrent_way(
     latencies: list[float] = []
     sent: list[int] = []  # events per answered request
     failures: list[str] = []
+    replanned = _replanned(ctx)
     cpu = _CpuUse.now(ctx)
     started = time.perf_counter()
 
@@ -308,6 +331,7 @@ def _concurrent_way(
     seconds = time.perf_counter() - started
     used = _CpuUse.now(ctx).per_event(cpu, done)
     row = _rate_row(label, done, seconds, latencies, f"{BATCH} events", used)
+    row.extra["runs_planned_again"] = int(_replanned(ctx) - replanned)
     if done < len(events):
         row.extra["budget_cut"] = f"{done} of {len(events)} events"
     return row
@@ -429,6 +453,11 @@ async def measure_ingestion(ctx: RunContext, access: TenantAccess) -> Measuremen
     m.notes.append(
         f"the batch target is checked on the one-client row; the {CLIENTS}-client row shows "
         "what the server takes from several emitters at once"
+    )
+    m.notes.append(
+        "runs_planned_again: runs whose plan a concurrent writer invalidated (it created a name "
+        "they create, or locked rows first); each waits for it, then reads and plans again "
+        "(headwater_ingest_runs_replanned_total)"
     )
     m.notes.append(
         "cpu_ms_per_event: CPU time per event of the API server process, of Postgres (all its "

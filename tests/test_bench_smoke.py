@@ -93,6 +93,7 @@ def test_tiny_scale_runs_every_measurement(tmp_path: Path) -> None:
     assert cpu["HTTP batch endpoint"]["postgres"] > 0
     assert cpu["naive writer (one transaction per event)"]["bench"] > 0
     assert any("ms of CPU per event, so" in note for note in ingestion["notes"])
+    assert all(r["extra"]["runs_planned_again"] >= 0 for r in ingestion["rows"])
     # Both batch ways send the same number of events (a short last request counts as short).
     events = {r["label"]: r["extra"]["events"] for r in ingestion["rows"]}
     assert events["HTTP batch endpoint, 2 clients at once"] == events["HTTP batch endpoint"]
