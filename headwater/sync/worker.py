@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from headwater.aio import raise_if_cancelled
+from headwater.aio import raise_if_cancelled, stop_task
 from headwater.catalog.db import Conn, Database, fetch_one, latest_migration
 from headwater.catalog.queries import Q
 from headwater.sync import dead_letters, tailer
@@ -55,6 +55,9 @@ from headwater.sync.metrics import SyncMetrics, default_metrics
 log = logging.getLogger(__name__)
 
 CHANNEL = "headwater_outbox"
+# While a batch runs, its lag is measured every metrics_interval, but at most ten times a second
+# (tests set the interval to 0: measure after every cycle).
+_LAG_DURING_BATCH_FLOOR = 0.1
 _LISTEN = sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL))
 
 
@@ -165,7 +168,7 @@ class SinkRunner:
             raise_if_cancelled()
             self.wake.clear()
             try:
-                outcome = await self.cycle()
+                outcome = await self._cycle_measuring_lag()
             except Exception as e:  # any failure is retried: only PermanentSinkError dead-letters
                 self.failures += 1
                 delay = backoff_delay(
@@ -203,6 +206,22 @@ class SinkRunner:
             await self._wait(self._config.poll_interval)
             if self._gather:
                 await asyncio.sleep(self._gather)
+
+    async def _cycle_measuring_lag(self) -> Outcome:
+        """``cycle()``, with the lag measured meanwhile as often as between cycles: a long batch
+        (a search mirror catching up embeds for seconds) would otherwise leave the gauges as
+        old as the batch, and a lag alert as late. The batch's own events count as behind until
+        it commits."""
+        every = max(self._config.metrics_interval, _LAG_DURING_BATCH_FLOOR)
+        cycle = asyncio.ensure_future(self.cycle())
+        try:
+            while not cycle.done():
+                await asyncio.wait({cycle}, timeout=every)
+                if not cycle.done():
+                    await self._refresh_lag_quietly()
+            return cycle.result()
+        finally:
+            await stop_task(cycle)
 
     async def _wait(self, timeout: float) -> None:
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
@@ -438,7 +457,8 @@ async def run_worker(
     dsn: str, sinks: Sequence[Sink], config: WorkerConfig, *, metrics: SyncMetrics | None = None
 ) -> None:
     """The ``headwater worker`` process: connect as the worker role, run ``sinks`` until stopped."""
-    database = Database(dsn, min_size=1, max_size=len(sinks) + 1)
+    # Each sink: its batch's connection and one to measure its lag while the batch runs.
+    database = Database(dsn, min_size=1, max_size=2 * len(sinks) + 1)
     await database.open()
     try:
         await check_worker_role(database)

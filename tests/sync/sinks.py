@@ -49,6 +49,20 @@ class GatheringSink(MemorySink):
 
 
 @dataclass
+class HeldSink(MemorySink):
+    """A MemorySink whose batches wait in ``apply`` until ``release`` is set: a long batch."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    holding: int = 0
+
+    async def apply(self, batch: Batch) -> None:
+        self.holding = len(batch.events)
+        await self.release.wait()
+        await super().apply(batch)
+        self.holding = 0
+
+
+@dataclass
 class ConcurrencyProbe:
     """Shared by several sink instances: how many of them were inside ``apply`` at once."""
 
