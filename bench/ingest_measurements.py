@@ -455,9 +455,10 @@ async def measure_ingestion(ctx: RunContext, access: TenantAccess) -> Measuremen
         "what the server takes from several emitters at once"
     )
     m.notes.append(
-        "runs_planned_again: runs whose plan a concurrent writer invalidated (it created a name "
-        "they create, or locked rows first); each waits for it, then reads and plans again "
-        "(headwater_ingest_runs_replanned_total)"
+        "runs_planned_again: plans a concurrent writer invalidated (it created a name the run "
+        "creates, or changed or locked rows first); each such run waits for it, then reads and "
+        "plans again (headwater_ingest_runs_replanned_total: a run planned again twice counts "
+        "twice)"
     )
     m.notes.append(
         "cpu_ms_per_event: CPU time per event of the API server process, of Postgres (all its "

@@ -70,6 +70,22 @@ async def test_metrics_count_requests_by_method_route_and_status(
     assert increased[("GET", "/healthz", "200")] == 2
 
 
+async def test_metrics_expose_replanned_ingestion_runs_by_cause_from_the_start(
+    client: httpx.AsyncClient,
+) -> None:
+    """Every cause is a series before any run collides, so a rate() alert has data to read."""
+    exposition = (await client.get("/metrics")).text
+    found = {
+        sample.labels["found"]
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == "headwater_ingest_runs_replanned_total"
+    }
+    assert found == {
+        "name_taken", "field_changed", "tag_deleted", "edge_changed", "edge_taken", "deadlock"
+    }  # fmt: skip
+
+
 async def test_readyz_is_ready_with_the_database_and_503_without_it(settings: Settings) -> None:
     assert settings.database_url is not None
     database = Database(settings.database_url, max_size=1)

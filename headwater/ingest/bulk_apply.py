@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple, cast
+from typing import Any, Final, Literal, NamedTuple, cast, get_args
 
 import psycopg
 from prometheus_client import Counter
@@ -88,15 +88,21 @@ _RETRY_LOCK: Final = 0x68775F72
 # How long a retrying run waits for the ingestion lock exclusively before it retries without
 # it; new runs of the tenant queue behind the request meanwhile (a Postgres interval).
 _SERIALIZE_WAIT: Final = "5s"
-# Runs whose plan concurrent writers invalidated, by what the write found: how often emitters'
-# runs collide (each such run waits for the others and does its reads and planning again).
+# Plans that concurrent writers invalidated, by what the write found: how often emitters' runs
+# collide (each such run waits for the others and does its reads and planning again).
+_Found = Literal[
+    "name_taken", "field_changed", "tag_deleted", "edge_changed", "edge_taken", "deadlock"
+]
+_FOUND: Final = get_args(_Found)
 REPLANNED: Final = Counter(
     "headwater_ingest_runs_replanned",
     "Set-based ingestion runs planned again because a concurrent writer changed, created or "
-    "locked rows they read (found: name_taken, field_changed, tag_deleted, edge_changed, "
-    "edge_taken, deadlock).",
+    f"locked rows they read, by what the write found ({', '.join(_FOUND)}); a run planned "
+    "again twice counts twice.",
     ["found"],
 )
+for _found in _FOUND:  # every series exists from the start, at zero
+    REPLANNED.labels(_found)
 _COUNTED: Final = ("assets", "fields", "relationships", "field_lineage", "tags")
 # The keys of a relationship's audit and outbox state (as ``relationships`` writes it).
 _RELATIONSHIP_STATE: Final = {
@@ -114,7 +120,7 @@ class _Stale(Exception):
     """A row changed between this plan's reads and its writes: plan the run again. The
     argument says what was found (``REPLANNED``'s label)."""
 
-    def __init__(self, found: str) -> None:
+    def __init__(self, found: _Found) -> None:
         super().__init__(found)
         self.found = found
 
