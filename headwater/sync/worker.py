@@ -221,7 +221,8 @@ class SinkRunner:
                     await self._refresh_lag_quietly()
             return cycle.result()
         finally:
-            await stop_task(cycle)
+            if not cycle.done():  # cancelled meanwhile: the batch's transaction rolls back
+                await stop_task(cycle)
 
     async def _wait(self, timeout: float) -> None:
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that

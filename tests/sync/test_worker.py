@@ -365,6 +365,22 @@ async def test_the_lag_gauge_moves_while_a_long_batch_runs(
         await eventually(lambda: behind() == 0)
 
 
+async def test_stopping_the_worker_during_a_long_batch_leaves_the_batch_unapplied(
+    database: Database, worker_db: Database, tenant: TenantKeys
+) -> None:
+    """The batch runs in a task of its own (its lag measured meanwhile): stopping the worker
+    cancels it too, promptly, and its transaction rolls back with the checkpoint."""
+    sink = HeldSink("stopped")
+    worker = SyncWorker(worker_db, FAST, SyncMetrics(CollectorRegistry()))
+    worker.add_sink(sink)
+    await write_assets(database, tenant, names("stop", 2))
+    async with asyncio.timeout(10):
+        async with running(worker):
+            await eventually(lambda: sink.holding == 2)
+    assert sink.events == []
+    assert await checkpoint(worker_db, "stopped") == START
+
+
 async def test_a_local_sink_starts_where_its_snapshot_load_ended(
     database: Database, worker_db: Database, test_db: TestDatabase, tenant: TenantKeys
 ) -> None:
