@@ -9,6 +9,9 @@ from typing import Any
 import httpx
 import psycopg
 
+from headwater.catalog.changes import Change, record_all
+from headwater.catalog.context import Actor
+from headwater.catalog.db import Database
 from tests.conftest import TenantKeys, TestDatabase, table_row_counts
 
 ORDERS = {
@@ -248,3 +251,61 @@ async def test_values_postgres_cannot_store_are_4xx_and_write_nothing(
         assert reason in response.json()["detail"], response.text
     assert table_row_counts(test_db) == before
     await _create(client, tenant)  # and the connection that saw the errors still serves
+
+
+async def test_record_all_keeps_order_and_texts_and_wakes_sinks_only_for_events(
+    database: Database, tenant: TenantKeys, test_db: TestDatabase
+) -> None:
+    """The audit rows and the outbox events land each in the order given, an ``after_text`` as
+    sent and a payload override in place of the state; a transaction whose changes carry no
+    event writes no outbox row and notifies no sink (the outbox's statement trigger would, even
+    for an insert of no row)."""
+    actor = Actor(tenant_id=tenant.tenant_id, user_id=None, request_id="rec-all")
+    raw = '{"b": 1,  "a": [2]}'  # not how the codec would write it: kept as sent
+    quiet = [Change("probe.raw", "probe", "quiet-1", None, {"a": [2], "b": 1}, after_text=raw)]
+    loud = [
+        Change("probe.raw", "probe", "loud-1", None, {"n": 1}),
+        Change("probe.create", "probe", 7001, None, {"n": 2}, 1, "probe.created"),
+        Change("probe.note", "probe", 7002, {"n": 3}, None),
+        Change("probe.delete", "probe", 7003, {"n": 4}, None, 5, "probe.deleted", {"gone": 5}),
+        Change("probe.update", "probe", 7001, {"n": 2}, {"n": 6}, 2, "probe.updated"),
+    ]
+    with psycopg.connect(test_db.admin_dsn, autocommit=True) as listener:
+        listener.execute("LISTEN headwater_outbox")
+
+        def heard_until(marker: str) -> list[str]:
+            """The notifications delivered before ``marker``, which this session sends last."""
+            listener.execute("SELECT pg_notify('headwater_outbox', %s)", (marker,))
+            heard: list[str] = []
+            for notify in listener.notifies(timeout=10):
+                if notify.payload == marker:
+                    return heard
+                heard.append(notify.payload)
+            raise AssertionError(f"{marker!r} never arrived")
+
+        for changes, woken, marker in ((quiet, [], "after quiet"), (loud, [""], "after loud")):
+            async with database.transaction(tenant.tenant_id) as conn:
+                await record_all(conn, actor, changes)
+            # Delivered in commit order: the transaction's notification comes before the marker.
+            assert heard_until(marker) == woken
+        audits = listener.execute(
+            "SELECT action, entity_id, before::text, after::text, request_id FROM audits"
+            " WHERE entity_type = 'probe' ORDER BY id"
+        ).fetchall()
+        events = listener.execute(
+            "SELECT entity_id, entity_version, event_type, payload FROM outbox"
+            " WHERE entity_type = 'probe' ORDER BY id"
+        ).fetchall()
+    assert audits == [
+        ("probe.raw", "quiet-1", None, raw, "rec-all"),
+        ("probe.raw", "loud-1", None, '{"n":1}', "rec-all"),
+        ("probe.create", "7001", None, '{"n":2}', "rec-all"),
+        ("probe.note", "7002", '{"n":3}', None, "rec-all"),
+        ("probe.delete", "7003", '{"n":4}', None, "rec-all"),
+        ("probe.update", "7001", '{"n":2}', '{"n":6}', "rec-all"),
+    ]
+    assert events == [
+        (7001, 1, "probe.created", {"n": 2}),
+        (7003, 5, "probe.deleted", {"gone": 5}),
+        (7001, 2, "probe.updated", {"n": 6}),
+    ]
