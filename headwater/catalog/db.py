@@ -18,6 +18,7 @@ from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from headwater.catalog.errors import Conflict, HeadwaterError, Unprocessable
+from headwater.catalog.queries import Q
 from headwater.jsoncodec import loads
 
 log = logging.getLogger(__name__)
@@ -172,29 +173,28 @@ def migrate(admin_dsn: str) -> list[str]:
     return applied
 
 
-async def check_app_role(db: Database) -> None:
-    """Refuse to serve through a role that could read across tenants."""
+async def check_role(db: Database, group: str, setting: str) -> None:
+    """Refuse a connection (configured by ``setting``) whose role could do more than a member of
+    ``group``: a superuser, a role that bypasses row-level security or owns tables; or one that
+    is not a member, or a schema behind this build's migrations."""
     async with db.transaction() as conn:
-        row = await fetch_one(
-            conn,
-            "SELECT r.rolname, r.rolsuper, r.rolbypassrls,"
-            " (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid"
-            "   AND c.relnamespace = 'public'::regnamespace) AS owned,"
-            " pg_has_role(current_user, 'headwater_app', 'USAGE') AS is_app,"
-            " (SELECT max(version) FROM schema_migrations) AS schema_version"
-            " FROM pg_roles r WHERE r.rolname = current_user",
-        )
+        row = await fetch_one(conn, Q["check_runtime_role"], {"group": group})
     if row is None:
         raise RuntimeError("cannot inspect the database role")
     if row["rolsuper"] or row["rolbypassrls"] or row["owned"]:
         raise RuntimeError(
-            f"DATABASE_URL connects as {row['rolname']!r}, which is a superuser, bypasses "
-            "row-level security or owns tables: connect as a member of headwater_app instead"
+            f"{setting} connects as {row['rolname']!r}, which is a superuser, bypasses "
+            f"row-level security or owns tables: connect as a member of {group} instead"
         )
-    if not row["is_app"]:
-        raise RuntimeError(f"role {row['rolname']!r} is not a member of headwater_app")
+    if not row["is_member"]:
+        raise RuntimeError(f"role {row['rolname']!r} is not a member of {group}")
     if row["schema_version"] != latest_migration():
         raise RuntimeError(
             f"database schema is at migration {row['schema_version']}, this build needs "
             f"{latest_migration()}: run `headwater migrate`"
         )
+
+
+async def check_app_role(db: Database) -> None:
+    """Refuse to serve through a role that could read across tenants."""
+    await check_role(db, "headwater_app", "DATABASE_URL")

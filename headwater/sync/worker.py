@@ -38,8 +38,7 @@ import psycopg
 from psycopg import sql
 
 from headwater.aio import raise_if_cancelled, stop_task
-from headwater.catalog.db import Conn, Database, fetch_one, latest_migration
-from headwater.catalog.queries import Q
+from headwater.catalog.db import Conn, Database, check_role
 from headwater.sync import dead_letters, tailer
 from headwater.sync.events import (
     Batch,
@@ -436,22 +435,7 @@ class SyncWorker:
 
 async def check_worker_role(database: Database) -> None:
     """Refuse a connection that could do more than the worker role, or an outdated schema."""
-    async with database.transaction() as conn:
-        row = await fetch_one(conn, Q["check_worker_role"])
-    if row is None:
-        raise RuntimeError("cannot inspect the database role")
-    if row["rolsuper"] or row["rolbypassrls"] or row["owned"]:
-        raise RuntimeError(
-            f"HEADWATER_WORKER_DATABASE_URL connects as {row['rolname']!r}, which is a superuser, "
-            "bypasses row-level security or owns tables: connect as a member of headwater_worker"
-        )
-    if not row["is_worker"]:
-        raise RuntimeError(f"role {row['rolname']!r} is not a member of headwater_worker")
-    if row["schema_version"] != latest_migration():
-        raise RuntimeError(
-            f"database schema is at migration {row['schema_version']}, this build needs "
-            f"{latest_migration()}: run `headwater migrate`"
-        )
+    await check_role(database, "headwater_worker", "HEADWATER_WORKER_DATABASE_URL")
 
 
 async def run_worker(

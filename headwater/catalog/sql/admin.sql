@@ -69,3 +69,14 @@ SELECT key_id, tenant_id, tenant_status, user_id, user_active, roles, key_hash, 
 
 -- name: touch_api_key
 SELECT headwater_touch_api_key(%(key_id)s)
+
+-- name: check_runtime_role
+-- What a runtime connection's role may do: refused if it is a superuser, bypasses row-level
+-- security, owns tables, or is not a member of the group it serves as.
+SELECT r.rolname, r.rolsuper, r.rolbypassrls,
+       (SELECT count(*) FROM pg_class c
+         WHERE c.relowner = r.oid AND c.relnamespace = 'public'::regnamespace) AS owned,
+       pg_has_role(current_user, %(group)s, 'USAGE') AS is_member,
+       (SELECT max(version) FROM schema_migrations) AS schema_version
+  FROM pg_roles r
+ WHERE r.rolname = current_user

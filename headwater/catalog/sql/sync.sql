@@ -109,12 +109,3 @@ UPDATE sync_dead_letters SET status = 'RESOLVED', resolved_at = now() WHERE id =
 UPDATE sync_dead_letters
    SET status = 'DEAD', error = %(error)s, attempts = attempts + 1
  WHERE id = %(id)s
-
--- name: check_worker_role
-SELECT r.rolname, r.rolsuper, r.rolbypassrls,
-       (SELECT count(*) FROM pg_class c
-         WHERE c.relowner = r.oid AND c.relnamespace = 'public'::regnamespace) AS owned,
-       pg_has_role(current_user, 'headwater_worker', 'USAGE') AS is_worker,
-       (SELECT max(version) FROM schema_migrations) AS schema_version
-  FROM pg_roles r
- WHERE r.rolname = current_user
