@@ -507,23 +507,7 @@ class _Mapper:
             "url": node.get("url"),
             "maturity": node.get("maturity"),
         }
-        if meta:
-            dbt_meta["meta"] = meta
-        self._add(
-            unique_id,
-            AssetSpec(
-                self._name(f"dbt://{unique_id}", loc),
-                kind,
-                (_text(node.get("label")) or _text(node.get("name")) or unique_id)[:1000],
-                description=self._description(node, loc),
-                owners=self._owners(node, meta, loc),
-                metadata={"dbt": {k: v for k, v in dbt_meta.items() if v is not None}},
-                tags=self._tags(node, loc),
-                loc=loc,
-            ),
-            loc,
-        )
-        self._depends_on(unique_id, node, loc)
+        self._add_labelled(unique_id, node, kind, meta, dbt_meta, loc)
 
     def _semantic(self, unique_id: str, node: dict[str, Any], kind: AssetType, loc: Loc) -> None:
         meta = self._meta(node, loc)
@@ -546,6 +530,19 @@ class _Mapper:
                     dbt_meta[key] = [
                         i["name"] for i in items if isinstance(i, dict) and "name" in i
                     ]
+        self._add_labelled(unique_id, node, kind, meta, dbt_meta, loc)
+
+    def _add_labelled(
+        self,
+        unique_id: str,
+        node: dict[str, Any],
+        kind: AssetType,
+        meta: dict[str, Any],
+        dbt_meta: dict[str, Any],
+        loc: Loc,
+    ) -> None:
+        """An exposure, metric or semantic model: named by its label, and depending on what its
+        ``depends_on`` lists."""
         if meta:
             dbt_meta["meta"] = meta
         self._add(
