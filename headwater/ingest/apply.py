@@ -167,14 +167,12 @@ class _Applier:
         if (known := self.names.get(qualified_name)) is not None:
             return known
         asset_id = await lookups.asset_id_by_qualified_name(self.conn, qualified_name)
-        found = (asset_id, True) if asset_id is not None else None
-        if found is None and (
-            alias_of := await lookups.asset_id_by_alias(self.conn, qualified_name)
-        ):
-            found = (alias_of, False)
-        if found is not None:
-            self.names[qualified_name] = found
-        return found
+        if asset_id is not None:
+            self.names[qualified_name] = (asset_id, True)
+            return asset_id, True
+        # Not remembered: an older asset may claim the alias later (its symlinks facet).
+        alias_of = await lookups.asset_id_by_alias(self.conn, qualified_name)
+        return None if alias_of is None else (alias_of, False)
 
     async def apply(self, unit: IngestUnit) -> None:
         if unit.audit is not None and not await self.keep_raw(unit.audit) and unit.audit.once:
@@ -182,21 +180,47 @@ class _Applier:
             return
         for rename in unit.renames:
             await self.rename(rename, unit.loc)
+        specs = await self.not_dropped(unit)
         ids: dict[str, int] = {}
-        for name, spec in unit.assets.items():
+        for name, spec in specs.items():
             ids[name] = await self.asset(spec)
         for name in unit.drops:
             await self.drop(name)
-        for name, spec in unit.assets.items():
+        for name, spec in specs.items():
             if spec.fields is not None or spec.ensure_fields:
                 await self.fields(ids[name], spec)
-        for name, spec in unit.assets.items():
+        for name, spec in specs.items():
             if spec.tags:
                 await self.tags(ids[name], spec)
+        ignored = unit.assets.keys() - specs.keys()
         for edge in unit.edges:
-            await self.edge(edge, ids, unit.loc)
+            if ignored.isdisjoint((edge.source, edge.target)):
+                await self.edge(edge, ids, unit.loc)
         for column_edge in unit.column_edges:
-            await self.column_edge(column_edge, ids, unit.loc)
+            if ignored.isdisjoint((column_edge.source, column_edge.target)):
+                await self.column_edge(column_edge, ids, unit.loc)
+
+    async def not_dropped(self, unit: IngestUnit) -> dict[str, AssetSpec]:
+        """The unit's assets but those naming, through an alias, an asset the unit drops: the
+        mapping leaves out a dropped dataset's own name, and its aliases go with it (a warning)."""
+        if not unit.drops:
+            return unit.assets
+        dropped: dict[int, str] = {}
+        for name in unit.drops:
+            if (asset_id := await lookups.asset_id_by_qualified_name(self.conn, name)) is not None:
+                dropped[asset_id] = name
+        kept: dict[str, AssetSpec] = {}
+        for name, spec in unit.assets.items():
+            found = await self.resolve(name)
+            if found is not None and found[0] in dropped:
+                self.summary.warn(
+                    spec.loc,
+                    f"{name!r} is an alias of {dropped[found[0]]!r}, which this event drops: "
+                    "ignored",
+                )
+                continue
+            kept[name] = spec
+        return kept
 
     async def keep_raw(self, audit: AuditSpec) -> bool:
         """Record the raw input unless it is recorded already; True when it is new."""

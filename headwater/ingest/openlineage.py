@@ -44,7 +44,8 @@ password in the URI is masked); sql, sourceCode, sourceCodeLocation, jobType ->
 ``metadata.openlineage``; tags (job and dataset) -> tags attached by name (``key``, or
 ``key:value`` in category ``key`` when the value says more than true); a dataset tag naming a
 ``field`` goes to ``metadata.openlineage.field_tags``; run tags stay with the raw event, being
-per run. lifecycleStateChange DROP soft-deletes the live dataset (and maps nothing else of it);
+per run. lifecycleStateChange DROP soft-deletes the live dataset (and maps nothing else of it,
+nor of a dataset the event names by one of its aliases: that one is ignored with a warning);
 RENAME renames the asset named by ``previousIdentifier`` when the new name is free. A facet with
 ``_deleted: true`` is ignored.
 

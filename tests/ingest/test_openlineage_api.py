@@ -588,6 +588,58 @@ async def test_lifecycle_rename_and_drop_replay_cleanly(
         assert missing.status_code == 404
 
 
+async def test_an_event_dropping_a_dataset_ignores_the_dataset_s_aliases_too(
+    client: httpx.AsyncClient, tenant: TenantKeys
+) -> None:
+    hive = {"namespace": "hive://metastore", "name": "sales.x", "type": "TABLE"}
+    made = event(
+        "maker",
+        outputs=[dataset("db.public.x", schema=schema("id"), symlinks=facet(identifiers=[hive]))],
+    )
+    assert (await post(client, tenant, made)).status_code == 201
+    x = await lookup(client, tenant, "postgres://db:5432/db.public.x")
+    # The same table dropped, and written under its alias, in one event: the alias means the
+    # dropped table, so it is left out as the table's own name would be.
+    dropped = event(
+        "dropper",
+        inputs=[dataset("db.public.src", schema=schema("id"))],
+        outputs=[
+            dataset("db.public.x", lifecycleStateChange=facet(lifecycleStateChange="DROP")),
+            dataset(
+                "sales.x",
+                "hive://metastore",
+                schema=schema("id", "extra"),
+                tags=facet(tags=[{"key": "pii"}]),
+                columnLineage=facet(
+                    fields={
+                        "id": {
+                            "inputFields": [
+                                {"namespace": "postgres://db:5432", "name": "db.public.src",
+                                 "field": "id"}
+                            ]
+                        }
+                    }
+                ),
+            ),
+        ],
+    )  # fmt: skip
+    answer = await post(client, tenant, dropped)
+    assert answer.status_code == 201, answer.text
+    summary = answer.json()
+    assert summary["assets"]["deleted"] == 1
+    assert summary["fields"]["created"] == 1  # the input's column, none of the alias's
+    assert summary["field_lineage"]["created"] == summary["tags"]["created"] == 0
+    assert [w["msg"] for w in summary["warnings"]] == [
+        "'hive://metastore/sales.x' is an alias of 'postgres://db:5432/db.public.x', which this "
+        "event drops: ignored"
+    ]
+    gone = await client.get(f"/api/v1/assets/{x['id']}", headers=tenant.headers("viewer"))
+    assert gone.status_code == 404
+    job = await lookup(client, tenant, "airflow/dropper")
+    src = await lookup(client, tenant, "postgres://db:5432/db.public.src")
+    assert await relationships_of(client, tenant, job["id"]) == {(job["id"], src["id"], "USES")}
+
+
 async def test_dataset_and_job_events_carry_static_lineage(
     client: httpx.AsyncClient, tenant: TenantKeys
 ) -> None:

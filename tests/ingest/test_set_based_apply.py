@@ -330,11 +330,14 @@ def by_place(summary: IngestSummary) -> list[IngestWarning]:
 
 
 async def ingest_three_ways(
-    database: Database, test_db: TestDatabase, events: list[dict[str, Any]]
+    database: Database, test_db: TestDatabase, events: list[dict[str, Any]], prefix: str = ""
 ) -> Unprocessable | None:
-    """Apply ``events`` the three ways and compare; returns the reference's refusal instead when
-    it refuses the batch, after checking that the batch path refuses it alike, writing nothing."""
-    tenants = [(await make_tenant(database, slug)).tenant_id for slug in ("seq", "batch", "each")]
+    """Apply ``events`` the three ways (into tenants whose slugs start with ``prefix``) and
+    compare; returns the reference's refusal instead when it refuses the batch, after checking
+    that the batch path refuses it alike, writing nothing."""
+    tenants = [
+        (await make_tenant(database, prefix + slug)).tenant_id for slug in ("seq", "batch", "each")
+    ]
     for tenant_id in tenants:
         actor = Actor(tenant_id=tenant_id, user_id=None)
         async with database.transaction(tenant_id) as conn:
@@ -399,6 +402,26 @@ async def test_equal_in_any_order_and_across_run_limits(
     monkeypatch.setattr(apply, "RUN_LIMIT", 7)
     events = story() + seed_events() + generated_events()[:12]
     random.Random(seed).shuffle(events)
+    assert await ingest_three_ways(database, test_db, events) is None
+
+
+async def test_an_alias_claimed_later_by_an_older_asset_names_that_asset(
+    database: Database, test_db: TestDatabase
+) -> None:
+    """An alias names its oldest live holder, also when that one claims it after a younger one
+    did (the reference applier once kept answering with the first holder it had found)."""
+    alias = [{"namespace": PG, "name": "mart.alias", "type": "TABLE"}]
+    events = [
+        event("load", outputs=[dataset("mart.orders", PG, symlinks=facet(identifiers=alias))]),
+        event(
+            "load",
+            inputs=[
+                dataset("mart.alias", PG),
+                dataset("raw.orders", PG, symlinks=facet(identifiers=alias)),
+            ],
+        ),
+        event("load", inputs=[dataset("mart.alias", PG, documentation=facet(description="d"))]),
+    ]
     assert await ingest_three_ways(database, test_db, events) is None
 
 
