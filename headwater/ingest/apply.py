@@ -242,6 +242,8 @@ class _Applier:
             )
             return
         current = await lock_asset(self.conn, old, None)
+        if current.deleted_at is not None or current.qualified_name != rename.previous:
+            return  # a concurrent writer dropped or renamed it first: as if never seen
         update = AssetUpdate(
             version=current.version, qualified_name=rename.qualified_name, name=rename.name
         )
@@ -255,6 +257,8 @@ class _Applier:
         if asset_id is None:
             return  # never seen, or dropped already
         current = await lock_asset(self.conn, asset_id, None)
+        if current.deleted_at is not None or current.qualified_name != qualified_name:
+            return  # a concurrent writer dropped or renamed it first
         await delete_asset(self.conn, self.actor, asset_id, current.version)
         self.names.clear()
         self.summary.assets.deleted += 1

@@ -17,6 +17,7 @@ the benchmark's generated events (shared inputs, wide column lineage).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import re
@@ -436,3 +437,44 @@ def test_the_story_covers_its_corner_cases() -> None:
     assert any(alias in u.assets for u in units)
     digests = [u.audit.entity_id for u in units if u.audit is not None]
     assert len(digests) > len(set(digests)), "one event is repeated"
+
+
+@pytest.mark.parametrize("change", ["DROP", "RENAME"])
+async def test_a_drop_or_rename_waiting_for_a_concurrent_drop_finds_nothing_to_change(
+    database: Database, test_db: TestDatabase, change: str
+) -> None:
+    """A second batch that drops or renames a table a first, still open, drops: it waits for
+    the first, then finds the table gone, as it would one after the other (it answered 404)."""
+    tenant_id = (await make_tenant(database, "race")).tenant_id
+    actor = Actor(tenant_id=tenant_id, user_id=None)
+    async with database.transaction(tenant_id) as conn:
+        await ingest_openlineage(conn, actor, before_events())
+    drop = facet(lifecycleStateChange="DROP")
+    rename = facet(
+        lifecycleStateChange="RENAME", previousIdentifier={"namespace": PG, "name": "mart.orders"}
+    )
+    second = event(
+        "second",
+        outputs=[
+            dataset("mart.orders", PG, lifecycleStateChange=drop)
+            if change == "DROP"
+            else dataset("mart.renamed", PG, lifecycleStateChange=rename)
+        ],
+    )
+
+    async def run_second() -> IngestSummary:
+        async with database.transaction(tenant_id) as conn:
+            return await ingest_openlineage(conn, actor, [second])
+
+    async with database.transaction(tenant_id) as conn:
+        first = event("first", outputs=[dataset("mart.orders", PG, lifecycleStateChange=drop)])
+        assert (await ingest_openlineage(conn, actor, [first])).assets.deleted == 1
+        racing = asyncio.create_task(run_second())
+        await asyncio.sleep(0.3)  # the second reaches the table's row lock and waits there
+        assert not racing.done()
+    summary = await racing
+    assert summary.assets.deleted == summary.renamed == 0
+    deleted = {json.loads(a)[0]: json.loads(a)[-1] for a in snapshot(test_db, tenant_id)["assets"]}
+    assert deleted["postgres://db:5432/mart.orders"] is True
+    # Renaming what is gone leaves the new name to be created, as in one batch after the other.
+    assert deleted.get("postgres://db:5432/mart.renamed", False) is False
